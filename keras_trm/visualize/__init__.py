@@ -1,0 +1,39 @@
+"""Pictures of puzzles, answers and their evolution over the supervision steps (Pillow, no matplotlib).
+
+Example:
+    >>> import numpy as np
+    >>> from keras_trm.visualize import render_maze, save_png
+    >>> picture = render_maze(np.array([3, 5, 5, 1, 1, 4]), 2, 3)
+    >>> picture.shape
+    (25, 37, 3)
+"""
+
+from keras_trm.visualize.render import (
+    ARC_PALETTE,
+    MAZE_COLOURS,
+    crop_arc_tokens,
+    render_arc_grid,
+    render_arc_tokens,
+    render_evolution,
+    render_maze,
+    render_puzzle_row,
+    render_sudoku,
+    render_tokens,
+    save_png,
+    stack_rows,
+)
+
+__all__ = [
+    "ARC_PALETTE",
+    "MAZE_COLOURS",
+    "crop_arc_tokens",
+    "render_arc_grid",
+    "render_arc_tokens",
+    "render_evolution",
+    "render_maze",
+    "render_puzzle_row",
+    "render_sudoku",
+    "render_tokens",
+    "save_png",
+    "stack_rows",
+]
