@@ -145,6 +145,8 @@ def load_kaggle_combined(challenges, solutions=None):
     solutions file, a task without solutions or a wrong number of solutions raises DataFormatError.
     """
     challenges = Path(challenges)
+    if not challenges.is_file():
+        raise DataFormatError("challenges file not found", file=challenges)
     if solutions is None:
         if "challenges" not in challenges.name:
             raise DataFormatError("cannot infer the solutions file name; pass solutions=", file=challenges)

