@@ -1,0 +1,223 @@
+"""Import a checkpoint of the official PyTorch TRM (SamsungSAILMontreal/TinyRecursiveModels).
+
+The official file is a `torch.save`d state dict whose keys look like
+`_orig_mod.model.inner.L_level.layers.0.self_attn.qkv_proj.weight`; linear weights are stored (out, in) and Keras
+kernels are (in, out). This is the one module besides `keras_trm/backend/` that imports a framework (torch, to read
+the file).
+"""
+
+import json
+import os
+
+import numpy as np
+
+_PREFIXES = ("_orig_mod.", "model.", "inner.")
+
+
+def load_official_state_dict(path):
+    """Read an official checkpoint into {key without prefixes: float32 numpy array}."""
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - torch is in every supported install
+        raise ImportError("Reading an official checkpoint needs PyTorch: pip install 'keras-trm[torch]'.") from e
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Official checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable torch.save'd state dict ({e}).") from e
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}.")
+    weights = {}
+    for key, value in state.items():
+        short = key
+        for prefix in _PREFIXES:
+            if short.startswith(prefix):
+                short = short[len(prefix) :]
+        if hasattr(value, "detach"):
+            value = value.detach().to(torch.float32).cpu().numpy()
+        weights[short] = np.asarray(value, dtype=np.float32)
+    return weights
+
+
+def load_official_arch_config(arch_config):
+    """The official `arch` settings from a dict, a config.json, an arch yaml or a run's all_config.yaml."""
+    if isinstance(arch_config, dict):
+        config = dict(arch_config)
+    else:
+        path = os.fspath(arch_config)
+        with open(path) as f:
+            if path.endswith((".yaml", ".yml")):
+                import yaml
+
+                config = yaml.safe_load(f)
+            else:
+                config = json.load(f)
+        if not isinstance(config, dict):
+            raise ValueError(f"{path}: expected a mapping of architecture settings.")
+    if "arch" in config and isinstance(config["arch"], dict):  # a whole all_config.yaml
+        config = dict(config["arch"])
+    return config
+
+
+def _official_loss_type(config):
+    loss = config.get("loss") or {}
+    loss_type = loss.get("loss_type", "stablemax_cross_entropy") if isinstance(loss, dict) else str(loss)
+    return "softmax" if "softmax" in loss_type else "stablemax"
+
+
+def backbone_kwargs_from_official(config, weights=None, **overrides):
+    """`TRMBackbone` arguments from official arch settings; sizes missing from them are read off `weights`."""
+    weights = weights or {}
+    hidden = int(config["hidden_size"])
+    emb_ndim = int(config.get("puzzle_emb_ndim", hidden))
+    emb_len = int(config.get("puzzle_emb_len", 16))
+    P = emb_len if emb_len else -(emb_ndim // -hidden)
+    mlp_t = bool(config.get("mlp_t", False))
+    pos = config.get("pos_encodings", "rope")
+    if int(config.get("H_layers", 0)):
+        raise ValueError("H_layers > 0 (an HRM-style second module) is not part of TRM and is not supported.")
+
+    vocab = config.get("vocab_size")
+    if vocab is None and "embed_tokens.embedding_weight" in weights:
+        vocab = weights["embed_tokens.embedding_weight"].shape[0]
+    ids = config.get("num_puzzle_identifiers")
+    if ids is None and "puzzle_emb.weights" in weights:
+        ids = weights["puzzle_emb.weights"].shape[0]
+    seq_len = config.get("seq_len")
+    if seq_len is None and "embed_pos.embedding_weight" in weights:
+        seq_len = weights["embed_pos.embedding_weight"].shape[0] - P
+    if seq_len is None and "L_level.layers.0.mlp_t.down_proj.weight" in weights:
+        seq_len = weights["L_level.layers.0.mlp_t.down_proj.weight"].shape[0] - P
+    kwargs = dict(
+        vocabulary_size=vocab,
+        sequence_length=seq_len,
+        hidden_dim=hidden,
+        num_heads=int(config.get("num_heads", 8)),
+        num_layers=int(config.get("L_layers", 2)),
+        H_cycles=int(config["H_cycles"]),
+        L_cycles=int(config["L_cycles"]),
+        expansion=float(config.get("expansion", 4)),
+        mlp_t=mlp_t,
+        pos_encodings=pos,
+        num_puzzle_identifiers=ids if ids is not None else 1,
+        puzzle_emb_ndim=emb_ndim,
+        puzzle_emb_len=emb_len,
+        rope_theta=float(config.get("rope_theta", 10000.0)),
+        norm_epsilon=float(config.get("rms_norm_eps", 1e-5)),
+    )
+    kwargs.update(overrides)
+    for name in ("vocabulary_size", "sequence_length"):
+        if kwargs[name] is None:
+            raise ValueError(
+                f"The official settings do not give `{name}` and the checkpoint does not determine it: pass "
+                f"{name}=... (seq_len and vocab_size come from the official dataset's metadata)."
+            )
+    return kwargs
+
+
+def _weight_map(backbone):
+    """{official key: (keras variable, transpose?)} for a TRMBackbone."""
+    mapping = {
+        "embed_tokens.embedding_weight": (backbone.input_embedding.token_embedding.embeddings, False),
+        "lm_head.weight": (backbone.lm_head.kernel, True),
+        "q_head.weight": (backbone.q_head.kernel, True),
+        "q_head.bias": (backbone.q_head.bias, False),
+        "H_init": (backbone.recursion.H_init, False),
+        "L_init": (backbone.recursion.L_init, False),
+    }
+    if backbone.puzzle_embedding is not None:
+        mapping["puzzle_emb.weights"] = (backbone.puzzle_embedding.embeddings, False)
+    if backbone.pos_encodings == "learned":
+        mapping["embed_pos.embedding_weight"] = (backbone.input_embedding.position_embeddings, False)
+    for i, block in enumerate(backbone.recursion.f.blocks):
+        prefix = f"L_level.layers.{i}."
+        if block.mlp_t:
+            mapping[prefix + "mlp_t.gate_up_proj.weight"] = (block.token_mixer.gate_up.kernel, True)
+            mapping[prefix + "mlp_t.down_proj.weight"] = (block.token_mixer.down.kernel, True)
+        else:
+            mapping[prefix + "self_attn.qkv_proj.weight"] = (block.token_mixer.qkv.kernel, True)
+            mapping[prefix + "self_attn.o_proj.weight"] = (block.token_mixer.out.kernel, True)
+        mapping[prefix + "mlp.gate_up_proj.weight"] = (block.mlp.gate_up.kernel, True)
+        mapping[prefix + "mlp.down_proj.weight"] = (block.mlp.down.kernel, True)
+    return mapping
+
+
+def official_key_for_variables(backbone):
+    """{id(keras variable): official key}, e.g. to compare gradients with official ones by name."""
+    return {id(var): key for key, (var, _) in _weight_map(backbone).items()}
+
+
+def load_official_weights(backbone, weights, source="checkpoint"):
+    """Copy official weights into a built TRMBackbone, checking every key and shape first."""
+    mapping = _weight_map(backbone)
+    missing = sorted(set(mapping) - set(weights))
+    if missing:
+        var = mapping[missing[0]][0]
+        raise ValueError(
+            f"{source}: missing key {missing[0]!r} (the model expects shape {_official_shape(var, mapping[missing[0]][1])})"
+            + (f" and {len(missing) - 1} more: {missing[1:]}" if len(missing) > 1 else "")
+        )
+    unexpected = sorted(set(weights) - set(mapping))
+    if unexpected:
+        raise ValueError(
+            f"{source}: unexpected key {unexpected[0]!r} with shape {tuple(weights[unexpected[0]].shape)} "
+            f"(not part of this architecture)" + (f"; also {unexpected[1:]}" if len(unexpected) > 1 else "")
+        )
+    values = []
+    for key, (var, transpose) in mapping.items():
+        expected = _official_shape(var, transpose)
+        value = weights[key]
+        if tuple(value.shape) != expected:
+            raise ValueError(
+                f"{source}: key {key!r} has shape {tuple(value.shape)} in the checkpoint but the model expects "
+                f"{expected}."
+            )
+        values.append((var, value.T if transpose else value))
+    for var, value in values:  # assign only once everything checked out
+        var.assign(value.astype(var.dtype) if hasattr(value, "astype") else value)
+
+
+def _official_shape(var, transpose):
+    shape = tuple(int(s) for s in var.shape)
+    return shape[::-1] if transpose else shape
+
+
+def import_official_checkpoint(path, arch_config, **overrides):
+    """Build a `TRMPuzzleSolver` carrying the weights of an official checkpoint.
+
+    Args:
+        path: the `torch.save`d state dict (keys with or without the `_orig_mod.` and `model.` prefixes).
+        arch_config: the official `arch` settings: a dict with the keys of an official run's all_config.yaml `arch`
+            section (`hidden_size`, `H_cycles`, `L_cycles`, `pos_encodings`, `mlp_t`, ...), or the path of that
+            yaml file, or of a config.json with those keys.
+        **overrides: `TRMBackbone` arguments to set (e.g. `sequence_length` when the settings do not give `seq_len`
+            and the checkpoint cannot tell it), and solver arguments `halt_max_steps`, `halt_exploration_prob`,
+            `loss`.
+
+    Returns:
+        A `TRMPuzzleSolver`; `solver.predict({"inputs", "puzzle_identifiers"})` gives `logits` (B, L, V) and
+        `q_halt_logits` (B,) after `halt_max_steps` supervision steps.
+
+    Example:
+    >>> solver = import_official_checkpoint("step_0", "config.json")  # doctest: +SKIP
+    """
+    from keras_trm.models.trm_backbone import TRMBackbone
+    from keras_trm.models.trm_puzzle_solver import TRMPuzzleSolver
+
+    config = load_official_arch_config(arch_config)
+    weights = load_official_state_dict(path)
+    solver_keys = ("halt_max_steps", "halt_exploration_prob", "loss", "no_ACT_continue")
+    solver_kwargs = {k: overrides.pop(k) for k in solver_keys if k in overrides}
+    backbone = TRMBackbone(**backbone_kwargs_from_official(config, weights, **overrides))
+    load_official_weights(backbone, weights, source=os.fspath(path))
+    solver = TRMPuzzleSolver(
+        backbone,
+        halt_max_steps=int(solver_kwargs.get("halt_max_steps", config.get("halt_max_steps", 16))),
+        halt_exploration_prob=float(solver_kwargs.get("halt_exploration_prob", config.get("halt_exploration_prob", 0.1))),
+        no_ACT_continue=bool(solver_kwargs.get("no_ACT_continue", config.get("no_ACT_continue", True))),
+        loss=solver_kwargs.get("loss", _official_loss_type(config)),
+    )
+    return solver

@@ -1,0 +1,53 @@
+"""Rotary position embedding (RoPE) over all P + L positions, as in the official TRM."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_trm")
+class RotaryEmbedding(keras.layers.Layer):
+    """Rotates queries and keys by position-dependent angles ("rotate half" convention).
+
+    The angle of position p and frequency i is p * theta^(-2i / head_dim); the two halves of the head dimension are
+    rotated together, as Llama and the official TRM do.
+
+    Args:
+        head_dim: size of one attention head.
+        max_positions: number of positions (P + L).
+        theta: base of the frequencies (10000).
+
+    Example:
+    >>> import numpy as np
+    >>> rope = RotaryEmbedding(head_dim=8, max_positions=20)
+    >>> q = rope(np.ones((2, 20, 4, 8), "float32"))  # (B, S, heads, head_dim)
+    """
+
+    def __init__(self, head_dim, max_positions, theta=10000.0, **kwargs):
+        super().__init__(**kwargs)
+        if head_dim % 2:
+            raise ValueError(f"RotaryEmbedding needs an even head_dim, got {head_dim}.")
+        self.head_dim = head_dim
+        self.max_positions = max_positions
+        self.theta = theta
+        inv_freq = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float32) / head_dim))
+        freqs = np.outer(np.arange(max_positions, dtype=np.float32), inv_freq)  # (S, head_dim / 2)
+        angles = np.concatenate([freqs, freqs], axis=-1)  # (S, head_dim)
+        # (S, 1, head_dim): broadcast over batch and heads.
+        self._cos = np.cos(angles)[:, None, :].astype("float32")
+        self._sin = np.sin(angles)[:, None, :].astype("float32")
+
+    def call(self, x):
+        # x: (B, S, H, head_dim)
+        seq_len = ops.shape(x)[1]
+        cos = ops.cast(ops.convert_to_tensor(self._cos)[:seq_len], x.dtype)
+        sin = ops.cast(ops.convert_to_tensor(self._sin)[:seq_len], x.dtype)
+        half = self.head_dim // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        rotated = ops.concatenate([-x2, x1], axis=-1)
+        return x * cos + rotated * sin
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(head_dim=self.head_dim, max_positions=self.max_positions, theta=self.theta)
+        return config

@@ -1,0 +1,188 @@
+"""TRMBackbone: one supervision step of the Tiny Recursive Model as a functional keras-hub Backbone."""
+
+import keras
+from keras import ops
+from keras_hub.models import Backbone
+
+from keras_trm.layers.embedding import PuzzleEmbedding, TRMInputEmbedding, puzzle_positions
+from keras_trm.layers.initializers import fan_in_trunc_normal
+from keras_trm.layers.recursion import TRMRecursion
+
+
+@keras.saving.register_keras_serializable(package="keras_trm")
+class TRMBackbone(Backbone):
+    """The Tiny Recursive Model network (Jolicoeur-Martineau, 2025), one supervision step.
+
+    Maps the carried states and a batch of puzzles to the new states and the heads' outputs:
+
+        (z_H, z_L, inputs, puzzle_identifiers) -> (z_H, z_L, logits, q_halt_logits, q_continue_logits)
+
+    x = sqrt(D) * [puzzle embedding (P positions) ; token embedding (L positions)]; then `H_cycles` (the paper's T)
+    recursions, each `L_cycles` (the paper's n) updates z_L = f(z_L, z_H + x) followed by z_H = f(z_H, z_L), with
+    gradient only through the last recursion; logits = lm_head(z_H)[:, P:] and the halting head
+    q = q_head(z_H[:, 0]) in float32 (q[..., 0] halt, q[..., 1] continue). f is `num_layers` (`L_layers`) post-norm
+    blocks. The loop over supervision steps (the paper's N_sup, `halt_max_steps`) lives in `TRMPuzzleSolver`.
+
+    Args:
+        vocabulary_size: V.
+        sequence_length: L, tokens per puzzle (81 Sudoku, 900 Maze and ARC).
+        hidden_dim: D (512).
+        num_heads: attention heads (8).
+        num_layers: blocks in f, the official `L_layers` (2).
+        H_cycles: T (3).
+        L_cycles: n (6 Sudoku, 4 Maze and ARC).
+        expansion: SwiGLU expansion (4).
+        mlp_t: TRM-MLP, a SwiGLU across the sequence instead of attention.
+        pos_encodings: "rope", "learned" or "none".
+        num_puzzle_identifiers: rows of the puzzle-embedding table (1 for Sudoku and Maze).
+        puzzle_emb_ndim: E, size of one puzzle vector (D; 0 for none).
+        puzzle_emb_len: P, puzzle positions (16); 0 means ceil(E / D).
+        rope_theta: RoPE base (10000).
+        norm_epsilon: RMS norm epsilon (1e-5).
+        dtype: the dtype policy ("float32", "mixed_bfloat16", ...); the halting head always computes in float32.
+
+    Example:
+    >>> import numpy as np
+    >>> backbone = TRMBackbone(vocabulary_size=11, sequence_length=16, hidden_dim=64, num_heads=4, num_layers=2,
+    ...                        H_cycles=2, L_cycles=3, num_puzzle_identifiers=5, puzzle_emb_len=4)
+    >>> z_H, z_L = backbone.initial_states(2)
+    >>> out = backbone({"z_H": z_H, "z_L": z_L, "inputs": np.ones((2, 16), "int32"),
+    ...                 "puzzle_identifiers": np.array([1, 2], "int32")})
+    >>> out["logits"].shape
+    (2, 16, 11)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        sequence_length,
+        hidden_dim=512,
+        num_heads=8,
+        num_layers=2,
+        H_cycles=3,
+        L_cycles=6,
+        expansion=4.0,
+        mlp_t=False,
+        pos_encodings="rope",
+        num_puzzle_identifiers=1,
+        puzzle_emb_ndim=None,
+        puzzle_emb_len=16,
+        rope_theta=10000.0,
+        norm_epsilon=1e-5,
+        dtype=None,
+        **kwargs,
+    ):
+        if puzzle_emb_ndim is None:
+            puzzle_emb_ndim = hidden_dim
+        P = puzzle_positions(puzzle_emb_ndim, hidden_dim, puzzle_emb_len)
+        S = P + sequence_length
+
+        # === Layers ===
+        self.puzzle_embedding = None
+        if puzzle_emb_ndim > 0:
+            self.puzzle_embedding = PuzzleEmbedding(
+                num_puzzle_identifiers, puzzle_emb_ndim, dtype=dtype, name="puzzle_embedding"
+            )
+        self.input_embedding = TRMInputEmbedding(
+            vocabulary_size, hidden_dim, sequence_length, P, puzzle_emb_ndim, pos_encodings,
+            dtype=dtype, name="input_embedding",
+        )  # fmt: skip
+        self.recursion = TRMRecursion(
+            hidden_dim, num_heads, num_layers, H_cycles, L_cycles, S,
+            expansion=expansion, mlp_t=mlp_t, pos_encodings=pos_encodings, rope_theta=rope_theta,
+            norm_epsilon=norm_epsilon, dtype=dtype, name="recursion",
+        )  # fmt: skip
+        self.lm_head = keras.layers.Dense(
+            vocabulary_size,
+            use_bias=False,
+            kernel_initializer=fan_in_trunc_normal(hidden_dim),
+            dtype=dtype,
+            name="lm_head",
+        )
+        self.q_head = keras.layers.Dense(
+            2,
+            kernel_initializer="zeros",
+            bias_initializer=keras.initializers.Constant(-5.0),
+            dtype="float32",
+            name="q_head",
+        )
+        self.puzzle_emb_positions = P
+
+        # === Functional Model ===
+        z_H_input = keras.Input(shape=(S, hidden_dim), name="z_H")
+        z_L_input = keras.Input(shape=(S, hidden_dim), name="z_L")
+        token_input = keras.Input(shape=(sequence_length,), dtype="int32", name="inputs")
+        id_input = keras.Input(shape=(), dtype="int32", name="puzzle_identifiers")
+        rows = self.puzzle_embedding(id_input) if self.puzzle_embedding is not None else None
+        outputs = self.forward(z_H_input, z_L_input, token_input, rows)
+        super().__init__(
+            inputs={"z_H": z_H_input, "z_L": z_L_input, "inputs": token_input, "puzzle_identifiers": id_input},
+            outputs=outputs,
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.sequence_length = sequence_length
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.H_cycles = H_cycles
+        self.L_cycles = L_cycles
+        self.expansion = expansion
+        self.mlp_t = mlp_t
+        self.pos_encodings = pos_encodings
+        self.num_puzzle_identifiers = num_puzzle_identifiers
+        self.puzzle_emb_ndim = puzzle_emb_ndim
+        self.puzzle_emb_len = puzzle_emb_len
+        self.rope_theta = rope_theta
+        self.norm_epsilon = norm_epsilon
+
+    def forward(self, z_H, z_L, token_ids, puzzle_vectors):
+        """One supervision step from the puzzle vectors already gathered from the table (B, E).
+
+        The solver's train step calls this directly so that the gradient of the puzzle embedding is taken with
+        respect to the batch's rows only, never the whole table.
+        """
+        x = self.input_embedding(token_ids, puzzle_vectors)  # (B, P + L, D)
+        z_H, z_L = self.recursion(z_H, z_L, x)
+        logits = self.lm_head(z_H)[:, self.puzzle_emb_positions :]  # (B, L, V)
+        q = self.q_head(z_H[:, 0])  # (B, 2), float32
+        return {
+            "z_H": ops.stop_gradient(z_H),
+            "z_L": ops.stop_gradient(z_L),
+            "logits": logits,
+            "q_halt_logits": q[:, 0],
+            "q_continue_logits": q[:, 1],
+        }
+
+    def initial_states(self, batch_size):
+        """z_H and z_L at the start of a puzzle: H_init and L_init broadcast to (batch_size, P + L, D)."""
+        return self.recursion.initial_states(batch_size)
+
+    @property
+    def puzzle_embedding_table(self):
+        """The (num_puzzle_identifiers, E) variable trained by sign-SGD, or None."""
+        return None if self.puzzle_embedding is None else self.puzzle_embedding.embeddings
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            sequence_length=self.sequence_length,
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+            num_layers=self.num_layers,
+            H_cycles=self.H_cycles,
+            L_cycles=self.L_cycles,
+            expansion=self.expansion,
+            mlp_t=self.mlp_t,
+            pos_encodings=self.pos_encodings,
+            num_puzzle_identifiers=self.num_puzzle_identifiers,
+            puzzle_emb_ndim=self.puzzle_emb_ndim,
+            puzzle_emb_len=self.puzzle_emb_len,
+            rope_theta=self.rope_theta,
+            norm_epsilon=self.norm_epsilon,
+        )
+        return config

@@ -1,0 +1,281 @@
+"""TRMPuzzleSolver: the keras-hub Task that trains TRM with deep supervision and halting, and solves puzzles."""
+
+import keras
+from keras import ops
+from keras_hub.models import Task
+
+from keras_trm.backend import SolverTrainer
+from keras_trm.models.trm_backbone import TRMBackbone
+from keras_trm.training.losses import halt_bce, lm_loss_per_row, row_correctness
+from keras_trm.training.optimizers import AdamATan2, SignSGDEmbedding
+
+IGNORE_LABEL_ID = 0
+_METRIC_NAMES = ("lm_loss", "q_halt_loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps")
+
+
+@keras.saving.register_keras_serializable(package="keras_trm")
+class TRMPuzzleSolver(SolverTrainer, Task):
+    """Solves puzzles with a `TRMBackbone`: deep supervision and learned halting (the paper's ACT).
+
+    Training (`fit`): one optimizer step is one supervision step. The solver keeps a carry between steps (z_H, z_L,
+    the step count and halted flag of each row, and the puzzle each row works on); rows that halted take the new
+    batch's row at their index and restart from H_init / L_init, running rows keep their puzzle. A row halts at
+    `halt_max_steps` (the paper's N_sup) or when its halt logit is positive; with probability
+    `halt_exploration_prob` it first draws a minimum number of steps in [2, N_sup]. Loss = lm + 0.5 * q_halt
+    (+ 0.5 * q_continue with `no_ACT_continue=False`), summed over rows and divided by the batch size.
+
+    Evaluation and prediction (`evaluate`, `predict`, `solver(x)`): a fresh carry per batch and `halt_max_steps`
+    supervision steps for every row; with `halt_at_inference=True` a row stops once its halt logit is positive (and
+    the batch stops when all rows have). Outputs: `logits` (B, L, V), `q_halt_logits` (B,), `q_continue_logits`
+    (B,) and `steps` (B,) used.
+
+    Batches are `({"inputs": (B, L), "puzzle_identifiers": (B,)}, labels (B, L), sample_weight (B,))`, with label 0
+    ignored and padding rows weighted 0.
+
+    Args:
+        backbone: a `TRMBackbone`.
+        halt_max_steps: N_sup (16).
+        halt_exploration_prob: probability of drawing a minimum halting step (0.1).
+        no_ACT_continue: halt on the halt logit alone (TRM, default); False uses HRM's rule (halt > continue) and
+            trains the continue logit against a gradient-free second pass.
+        loss: "stablemax" (default) or "softmax" cross-entropy.
+        halt_at_inference: stop rows at inference once their halt logit is positive.
+        seed: seed of the exploration draws.
+        preprocessor: unused (batches are already tokens); kept for keras-hub.
+
+    Example:
+    >>> import numpy as np
+    >>> backbone = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=32, num_heads=2,
+    ...                        H_cycles=2, L_cycles=2, puzzle_emb_len=2)
+    >>> solver = TRMPuzzleSolver(backbone, halt_max_steps=4)
+    >>> solver.compile(learning_rate=1e-3, warmup_steps=10)
+    >>> x = {"inputs": np.random.randint(1, 6, (8, 16)).astype("int32"),
+    ...      "puzzle_identifiers": np.zeros((8,), "int32")}
+    >>> _ = solver.fit(x, x["inputs"], batch_size=8, epochs=1, verbose=0)
+    >>> out = solver.predict(x, batch_size=8, verbose=0)  # out["logits"]: (8, 16, 6)
+    """
+
+    backbone_cls = TRMBackbone
+    preprocessor_cls = None
+
+    def __init__(
+        self,
+        backbone,
+        halt_max_steps=16,
+        halt_exploration_prob=0.1,
+        no_ACT_continue=True,
+        loss="stablemax",
+        halt_at_inference=False,
+        seed=None,
+        preprocessor=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        kwargs.setdefault("compile", False)
+        super().__init__(**kwargs)
+
+        # === Config ===
+        self.halt_max_steps = int(halt_max_steps)
+        self.halt_exploration_prob = float(halt_exploration_prob)
+        self.no_ACT_continue = bool(no_ACT_continue)
+        self.loss_type = loss
+        self.halt_at_inference = bool(halt_at_inference)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="exploration_seed")
+        self.carry_batch_size = None
+        self.embedding_optimizer = None
+
+    # ------------------------------------------------------------------ compile
+    def compile(
+        self,
+        optimizer="auto",
+        learning_rate=1e-4,
+        weight_decay=1.0,
+        puzzle_emb_learning_rate=None,
+        puzzle_emb_weight_decay=None,
+        warmup_steps=2000,
+        total_steps=None,
+        lr_min_ratio=1.0,
+        beta_1=0.9,
+        beta_2=0.95,
+        use_ema=False,
+        ema_momentum=0.999,
+        **kwargs,
+    ):
+        """Set up the official optimisers.
+
+        `optimizer="auto"` builds AdamATan2 with (beta_1, beta_2), decoupled `weight_decay`, optional EMA, on a
+        warm-up + cosine schedule; the puzzle-embedding table gets sign-SGD with its own learning rate and decay
+        (defaults: the main ones) on the same schedule shape. Any Keras optimizer can be passed instead.
+        """
+        from keras_trm.training.schedules import WarmupCosine
+
+        total = total_steps if total_steps is not None else max(warmup_steps, 1) * 10**6
+
+        def schedule(base):
+            return WarmupCosine(base, warmup_steps=warmup_steps, total_steps=total, min_ratio=lr_min_ratio)
+
+        if optimizer == "auto":
+            optimizer = AdamATan2(
+                learning_rate=schedule(learning_rate),
+                beta_1=beta_1,
+                beta_2=beta_2,
+                weight_decay=weight_decay,
+                use_ema=use_ema,
+                ema_momentum=ema_momentum,
+            )
+        emb_lr = learning_rate if puzzle_emb_learning_rate is None else puzzle_emb_learning_rate
+        emb_wd = weight_decay if puzzle_emb_weight_decay is None else puzzle_emb_weight_decay
+        self.embedding_optimizer = SignSGDEmbedding(learning_rate=schedule(emb_lr), weight_decay=emb_wd)
+        kwargs.setdefault("jit_compile", keras.backend.backend() != "torch")
+        super().compile(optimizer=optimizer, **kwargs)
+        self._metric_trackers = {name: keras.metrics.Mean(name=name) for name in _METRIC_NAMES}
+        if not self.no_ACT_continue:
+            self._metric_trackers["q_continue_loss"] = keras.metrics.Mean(name="q_continue_loss")
+
+    @property
+    def metrics(self):
+        return list(getattr(self, "_metric_trackers", {}).values())
+
+    # --------------------------------------------------------------- inference
+    def call(self, inputs, training=False):
+        """Fresh carry, `halt_max_steps` supervision steps (or halting at inference); final outputs."""
+        return self.solve(inputs["inputs"], inputs["puzzle_identifiers"], halt=self.halt_at_inference)
+
+    def solve(self, token_ids, puzzle_identifiers, halt=False, max_steps=None):
+        """Runs supervision steps from a fresh carry; returns the last outputs of every row and its steps used."""
+        backbone = self.backbone
+        max_steps = self.halt_max_steps if max_steps is None else int(max_steps)
+        token_ids = ops.cast(token_ids, "int32")
+        batch = ops.shape(token_ids)[0]
+        rows = self._puzzle_rows(puzzle_identifiers)
+        z_H, z_L = backbone.initial_states(batch)
+        first = backbone.forward(z_H, z_L, token_ids, rows)
+        steps = ops.ones((batch,), "int32")
+        halted = ops.greater(first["q_halt_logits"], 0.0) if halt else ops.zeros((batch,), "bool")
+        state = (
+            ops.convert_to_tensor(1, "int32"), first["z_H"], first["z_L"], first["logits"],
+            first["q_halt_logits"], first["q_continue_logits"], steps, halted,
+        )  # fmt: skip
+
+        def cond(i, *state):
+            running = ops.logical_not(ops.all(state[-1])) if halt else True
+            return ops.logical_and(ops.less(i, max_steps), running)
+
+        def body(i, z_H, z_L, logits, q_halt, q_cont, steps, halted):
+            out = backbone.forward(z_H, z_L, token_ids, rows)
+            run = ops.logical_not(halted)
+
+            def keep(new, old):
+                mask = ops.reshape(run, (-1,) + (1,) * (len(new.shape) - 1))
+                return ops.where(mask, new, old)
+
+            new_halted = ops.logical_or(halted, ops.greater(out["q_halt_logits"], 0.0)) if halt else halted
+            return (
+                i + 1, keep(out["z_H"], z_H), keep(out["z_L"], z_L), keep(out["logits"], logits),
+                keep(out["q_halt_logits"], q_halt), keep(out["q_continue_logits"], q_cont),
+                steps + ops.cast(run, "int32"), new_halted,
+            )  # fmt: skip
+
+        if max_steps > 1:
+            state = ops.while_loop(cond, body, state)
+        _, _, _, logits, q_halt, q_cont, steps, _ = state
+        return {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_cont, "steps": steps}
+
+    def supervision_steps(self, token_ids, puzzle_identifiers, num_steps=None):
+        """Every supervision step's outputs from a fresh carry (eager; for inspection and pictures).
+
+        Returns a list of `num_steps` dicts with `z_H`, `z_L`, `logits`, `q_halt_logits`, `q_continue_logits`.
+        """
+        num_steps = self.halt_max_steps if num_steps is None else num_steps
+        token_ids = ops.cast(ops.convert_to_tensor(token_ids), "int32")
+        rows = self._puzzle_rows(ops.convert_to_tensor(puzzle_identifiers))
+        z_H, z_L = self.backbone.initial_states(ops.shape(token_ids)[0])
+        outputs = []
+        for _ in range(num_steps):
+            out = self.backbone.forward(z_H, z_L, token_ids, rows)
+            z_H, z_L = out["z_H"], out["z_L"]
+            outputs.append(out)
+        return outputs
+
+    def _puzzle_rows(self, puzzle_identifiers):
+        if self.backbone.puzzle_embedding is None:
+            return None
+        return self.backbone.puzzle_embedding(ops.cast(puzzle_identifiers, "int32"))
+
+    # ------------------------------------------------------------------ losses
+    def step_loss(self, outputs, labels, sample_weight):
+        """Summed loss of one supervision step and its parts.
+
+        lm = sum over rows of (sum of CE over valid labels / their count); q_halt = sum of BCE(halt logit, row
+        exactly right); rows with sample weight 0 count nowhere. Returns (loss_sum, parts dict of per-row values).
+        """
+        logits = ops.cast(outputs["logits"], "float32")
+        weight = ops.cast(sample_weight, "float32")
+        lm_rows = lm_loss_per_row(logits, labels, loss=self.loss_type, ignore_label_id=IGNORE_LABEL_ID)
+        is_correct, seq_correct, counts = row_correctness(logits, labels, IGNORE_LABEL_ID)
+        q_halt_rows = halt_bce(outputs["q_halt_logits"], ops.cast(seq_correct, "float32"))
+        loss = ops.sum(weight * (lm_rows + 0.5 * q_halt_rows))
+        parts = {
+            "lm_rows": lm_rows,
+            "q_halt_rows": q_halt_rows,
+            "is_correct": is_correct,
+            "seq_correct": seq_correct,
+            "counts": counts,
+        }
+        if "target_q_continue" in outputs:
+            q_cont_rows = halt_bce(outputs["q_continue_logits"], outputs["target_q_continue"])
+            loss = loss + ops.sum(weight * 0.5 * q_cont_rows)
+            parts["q_continue_rows"] = q_cont_rows
+        return loss, parts
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=False):
+        batch = ops.shape(y)[0]
+        if sample_weight is None:
+            sample_weight = ops.ones((batch,), "float32")
+        loss, _ = self.step_loss(y_pred, y, sample_weight)
+        return loss / ops.cast(batch, "float32")
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if sample_weight is None:
+            sample_weight = ops.ones((ops.shape(y)[0],), "float32")
+        _, parts = self.step_loss(y_pred, y, sample_weight)
+        counted = ops.cast(sample_weight, "float32") > 0
+        self._update_metrics(parts, y_pred, counted, y_pred["steps"], sample_weight)
+        return self.get_metrics_result()
+
+    def _update_metrics(self, parts, outputs, counted, steps, sample_weight):
+        """Metrics over rows that are `counted` (halted now, real, with at least one valid label)."""
+        counted = ops.logical_and(counted, parts["counts"] > 0)
+        w = ops.cast(counted, "float32")
+        weight = ops.cast(sample_weight, "float32")
+        batch = ops.cast(ops.shape(weight)[0], "float32")
+        token_acc = ops.sum(ops.cast(parts["is_correct"], "float32"), axis=-1) / ops.maximum(
+            ops.cast(parts["counts"], "float32"), 1.0
+        )
+        halt_right = ops.equal(ops.greater_equal(outputs["q_halt_logits"], 0.0), parts["seq_correct"])
+        t = self._metric_trackers
+        t["accuracy"].update_state(token_acc, sample_weight=w)
+        t["exact_accuracy"].update_state(ops.cast(parts["seq_correct"], "float32"), sample_weight=w)
+        t["q_halt_accuracy"].update_state(ops.cast(halt_right, "float32"), sample_weight=w)
+        t["steps"].update_state(ops.cast(steps, "float32"), sample_weight=w)
+        # Losses as the official logs them: summed over the batch's rows, divided by the batch size.
+        t["lm_loss"].update_state(ops.sum(weight * parts["lm_rows"]) / batch)
+        t["q_halt_loss"].update_state(ops.sum(weight * parts["q_halt_rows"]) / batch)
+        if "q_continue_rows" in parts and "q_continue_loss" in t:
+            t["q_continue_loss"].update_state(ops.sum(weight * parts["q_continue_rows"]) / batch)
+
+    # ------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            halt_max_steps=self.halt_max_steps,
+            halt_exploration_prob=self.halt_exploration_prob,
+            no_ACT_continue=self.no_ACT_continue,
+            loss=self.loss_type,
+            halt_at_inference=self.halt_at_inference,
+            seed=self.seed,
+        )
+        return config
