@@ -1,0 +1,216 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_trm.data import arc
+from keras_trm.data.dataset import PuzzleDataset
+from keras_trm.data.errors import DataFormatError
+from keras_trm.data.transforms import apply_variant
+from keras_trm.evaluation import ARCEvaluator
+
+CONCEPT_DIR = arc.default_concept_arc_dir()
+needs_concept = pytest.mark.skipif(not (CONCEPT_DIR / "arc-agi_concept_challenges.json").is_file(),
+                                   reason="ConceptARC files not available")
+IDENTITY = np.arange(10)
+
+
+# ------------------------------------------------------------------------------------------------ oracle
+@pytest.fixture(scope="module")
+def concept_build(tmp_path_factory):
+    tasks = arc.load_concept_arc()
+    ids = sorted(tasks)
+    root = tmp_path_factory.mktemp("arc") / "concept"
+    arc.build_arc_dataset_from_tasks(root, {"concept-train": {k: tasks[k] for k in ids[:2]}},
+                                     {"concept-eval": {k: tasks[k] for k in ids[2:5]}},
+                                     num_variants=3, seed=1, progress=False)
+    return root, {k: tasks[k] for k in ids[2:5]}
+
+
+def _batches(ds, batch_size):
+    """Eval-mode batches (x, y, sample_weight) with padded last batch, as fed to model.predict."""
+    try:
+        from keras_trm.data.sampler import PuzzleBatches
+        loader = PuzzleBatches(ds, batch_size, mode="eval")
+        return [loader[i] for i in range(len(loader))]
+    except ImportError:  # pragma: no cover
+        rows = np.arange(ds.num_examples)
+        pid = np.repeat(ds.puzzle_identifiers, np.diff(ds.puzzle_indices))
+        out = []
+        for s in range(0, len(rows), batch_size):
+            r = rows[s:s + batch_size]
+            pad = batch_size - len(r)
+            x = {"inputs": np.pad(ds.inputs[r], ((0, pad), (0, 0))), "puzzle_identifiers": np.pad(pid[r], (0, pad))}
+            out.append((x, np.pad(ds.labels[r], ((0, pad), (0, 0))), np.r_[np.ones(len(r)), np.zeros(pad)]))
+        return out
+
+
+@needs_concept
+def test_oracle_pass_at_1(concept_build, tmp_path):
+    root, tasks = concept_build
+    ds = PuzzleDataset(root, "test")
+    assert ds.num_puzzles == 3 * 4                        # 3 eval tasks x (identity + 3 variants)
+    ev = ARCEvaluator.from_dataset(root, train_metadata=root)
+    batches = _batches(ds, 7)
+    assert (batches[-1][2] == 0).any()                    # padding rows present and skipped
+    for x, y, _ in batches:
+        # the "model" outputs the true label tokens, as backend tensors; halt logits random
+        ev.update_from_outputs({"preds": keras.ops.convert_to_tensor(y),
+                                "q_halt_logits": keras.ops.convert_to_tensor(np.random.randn(len(y)))}, (x, y))
+    res = ev.result()
+    assert res == {f"pass@{k}": 1.0 for k in (1, 2, 5, 10, 100, 1000)}
+    sub = ev.submission()
+    assert set(sub) == set(tasks)
+    for tid, task in tasks.items():
+        assert len(sub[tid]) == len(task.test)
+        for att, (_, out) in zip(sub[tid], task.test):
+            assert att == {"attempt_1": out.tolist(), "attempt_2": out.tolist()}
+    # each test input got one vote per variant for a single answer
+    for tid, task in tasks.items():
+        ranked = ev.ranked_answers(tid, task.test[0][0])
+        assert len(ranked) == 1 and ranked[0][1] == 4
+
+
+@needs_concept
+def test_oracle_logits_and_leakage(concept_build):
+    root, _ = concept_build
+    ds = PuzzleDataset(root, "test")
+    ev = ARCEvaluator.from_dataset(root, pass_ks=(1,))
+    y = np.asarray(ds.labels)
+    logits = np.eye(12, dtype=np.float32)[y]               # (N, 900, 12) -> argmax inside
+    pid = np.repeat(ds.puzzle_identifiers, np.diff(ds.puzzle_indices))
+    ev.update(logits, np.zeros(len(y)), pid, np.asarray(ds.inputs))
+    assert ev.result() == {"pass@1": 1.0}
+    meta = json.load(open(root / "metadata.json"))
+    meta["arc"]["training_sources"] = ["arc-agi-2/training"]
+    meta["benchmark"] = "arc-agi-2"
+    # a model trained on the build's evaluation tasks' test outputs is refused
+    meta["arc"]["train_only_task_ids"] = sorted(ev.tasks)
+    with pytest.raises(arc.ARCLeakageError):
+        ARCEvaluator.from_dataset(root, train_metadata=meta)
+
+
+# ------------------------------------------------------------------------------------------------ constructed mix
+def _grid(seed, shape=(2, 3)):
+    return np.random.default_rng(seed).integers(0, 10, shape).astype(np.uint8)
+
+
+CMAP = np.array([0, 3, 1, 2, 5, 4, 9, 8, 7, 6])
+
+
+def _mix():
+    """3 tasks; answers given as (identifier, test input, answer, halt logit) in original space."""
+    A_in1, A_in2, B_in, C_in = _grid(1), _grid(2, (3, 3)), _grid(3, (4, 1)), _grid(4)
+    A_out1, A_out2, B_out, C_out = _grid(11), _grid(12), _grid(13, (2, 2)), _grid(14)
+    tasks = {"A": {"test": [{"input": A_in1.tolist(), "output": A_out1.tolist()},
+                            {"input": A_in2.tolist(), "output": A_out2.tolist()}]},
+             "B": {"test": [{"input": B_in.tolist(), "output": B_out.tolist()}]},
+             "C": {"test": [{"input": C_in.tolist(), "output": C_out.tolist()}]}}
+    names = ["<blank>"] + [f"{t}|{v}" for t in "ABC" for v in range(6)]
+    # identifier 1 + 6*task + v; variant v uses tid v % 8 and colour map CMAP for odd v
+    transforms = {1 + 6 * t + v: (v, CMAP if v % 2 else IDENTITY) for t in range(3) for v in range(6)}
+    w1, w2, w3, w4 = _grid(21), _grid(22), _grid(23, (5, 5)), _grid(24, (1, 1))
+    rows = [
+        # A, input 1: right x2, wrong x3 -> right ranked 2nd
+        (1, A_in1, A_out1, 0.0), (2, A_in1, A_out1, 0.0), (3, A_in1, w1, -5.0), (4, A_in1, w1, -5.0),
+        (5, A_in1, w1, -5.0),
+        # A, input 2: right x1 and wrong x1, tie broken by halt probability -> right 1st
+        (1, A_in2, w2, -1.0), (2, A_in2, A_out2, 3.0),
+        # B: wrong answers with 3, 2, 2 votes (tie by halt), right with 1 -> 4th
+        (7, B_in, w1, 0.0), (8, B_in, w1, 0.0), (9, B_in, w1, 0.0), (10, B_in, w2, 1.0), (11, B_in, w2, 1.0),
+        (12, B_in, w3, 0.5), (7, B_in, w3, 0.5), (8, B_in, B_out, 9.0),
+        # C: only an empty (all-PAD) prediction -> never right
+        (13, C_in, None, 0.0),
+    ]
+    return names, transforms, tasks, rows
+
+
+def _encode(rows, transforms):
+    preds, halts, ids, inputs = [], [], [], []
+    for ident, x, answer, h in rows:
+        tid, cmap = transforms[ident]
+        inputs.append(arc.grid_to_tokens(apply_variant(x, tid, cmap)))
+        preds.append(np.zeros(900, np.uint8) if answer is None else arc.grid_to_tokens(apply_variant(answer, tid, cmap)))
+        halts.append(h)
+        ids.append(ident)
+    return np.stack(preds), np.array(halts), np.array(ids), np.stack(inputs)
+
+
+def test_constructed_mix_pass_at_k(tmp_path):
+    names, transforms, tasks, rows = _mix()
+    ev = ARCEvaluator(names, transforms, tasks)
+    preds, halts, ids, inputs = _encode(rows, transforms)
+    # fed in two batches, with padding rows (identifier 0, garbage predictions) in between
+    pad = np.full((2, 900), 7)
+    ev.update(np.r_[preds[:6], pad], np.r_[halts[:6], [0, 0]], np.r_[ids[:6], [0, 0]], np.r_[inputs[:6], pad])
+    ev.update(preds[6:], halts[6:], ids[6:], inputs[6:])
+    # A: pass@1 (0 + 1)/2, pass@2+ 1; B: right at rank 4 -> pass@5+; C: never
+    expected = {1: (0.5 + 0 + 0) / 3, 2: (1 + 0 + 0) / 3, 5: (1 + 1 + 0) / 3, 10: 2 / 3, 100: 2 / 3, 1000: 2 / 3}
+    res = ev.result()
+    for k, v in expected.items():
+        assert res[f"pass@{k}"] == pytest.approx(v, abs=1e-12)
+    # ranking details
+    rb = ev.ranked_answers("B", _grid(3, (4, 1)))
+    assert [c for _, c, _ in rb] == [3, 2, 2, 1]
+    np.testing.assert_array_equal(rb[1][0], _grid(22))       # w2 (mean halt sigmoid(1)) before w3 (sigmoid(.5))
+    assert rb[0][2] == pytest.approx(0.5)
+
+    # submission content
+    path = ev.write_submission(tmp_path)
+    assert path == tmp_path / "submission.json"
+    sub = json.load(open(path))
+    assert list(sub) == ["A", "B", "C"] and [len(v) for v in sub.values()] == [2, 1, 1]
+    assert sub["A"][0] == {"attempt_1": _grid(21).tolist(), "attempt_2": _grid(11).tolist()}
+    assert sub["A"][1] == {"attempt_1": _grid(12).tolist(), "attempt_2": _grid(22).tolist()}
+    assert sub["B"][0] == {"attempt_1": _grid(21).tolist(), "attempt_2": _grid(22).tolist()}
+    assert sub["C"][0] == {"attempt_1": [[0]], "attempt_2": [[0]]}   # empty crop -> placeholder
+    assert json.load(open(ev.write_submission(tmp_path / "sub" / "s.json"))) == sub
+
+
+def test_single_answer_is_repeated_and_missing_inputs():
+    names, transforms, tasks, rows = _mix()
+    ev = ARCEvaluator(names, transforms, tasks, submission_k=3)
+    ev.update(*_encode(rows[5:7], transforms))               # only A's second input answered
+    sub = ev.submission()
+    assert sub["A"][1] == {"attempt_1": _grid(12).tolist(), "attempt_2": _grid(22).tolist(),
+                           "attempt_3": _grid(12).tolist()}
+    assert sub["A"][0] == {f"attempt_{i}": [[0]] for i in (1, 2, 3)}   # no prediction at all
+    assert ev.result()["pass@1"] == pytest.approx(0.5 / 3)
+    ev.reset()
+    assert ev.result()["pass@1000"] == 0.0
+
+
+def test_full_tie_keeps_first_seen():
+    names, transforms, tasks, _ = _mix()
+    x = _grid(3, (4, 1))
+    ev = ARCEvaluator(names, transforms, tasks)
+    ev.update(*_encode([(7, x, _grid(13, (2, 2)), 0.0), (8, x, _grid(21), 0.0)], transforms))
+    assert ev.result()["pass@1"] == pytest.approx(1 / 3)
+    ev = ARCEvaluator(names, transforms, tasks)
+    ev.update(*_encode([(8, x, _grid(21), 0.0), (7, x, _grid(13, (2, 2)), 0.0)], transforms))
+    assert ev.result()["pass@1"] == 0.0 and ev.result()["pass@2"] == pytest.approx(1 / 3)
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def test_bad_inputs():
+    names, transforms, tasks, rows = _mix()
+    ev = ARCEvaluator(names, transforms, tasks)
+    preds, halts, ids, inputs = _encode(rows[:3], transforms)
+    with pytest.raises(ValueError, match="expected preds"):
+        ev.update(preds[:, :800], halts, ids, inputs)
+    with pytest.raises(ValueError, match="expected preds"):
+        ev.update(preds, halts[:2], ids, inputs)
+    with pytest.raises(ValueError, match="not a variant"):
+        ev.update(preds, halts, np.array([1, 2, 99]), inputs)
+    with pytest.raises(KeyError, match="halt"):
+        ev.update_from_outputs({"preds": preds}, {"inputs": inputs, "puzzle_identifiers": ids})
+    with pytest.raises(ValueError, match="unknown puzzle identifier"):
+        ARCEvaluator(names, {99: (0, IDENTITY)}, tasks)
+    with pytest.raises(ValueError, match="colour permutation"):
+        ARCEvaluator(names, {1: (0, np.arange(1, 11))}, tasks)
+    with pytest.raises(DataFormatError, match="oversized") as e:
+        ARCEvaluator(names, transforms, {"T": {"test": [{"input": [[0] * 31], "output": [[0]]}]}})
+    assert e.value.task == "T"
+    with pytest.raises(ValueError, match="no tasks"):
+        ARCEvaluator(names, transforms, {}).result()
