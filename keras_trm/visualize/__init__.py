@@ -11,7 +11,6 @@ Example:
 from keras_trm.visualize.render import (
     ARC_PALETTE,
     MAZE_COLOURS,
-    crop_arc_tokens,
     render_arc_grid,
     render_arc_tokens,
     render_evolution,
@@ -26,7 +25,6 @@ from keras_trm.visualize.render import (
 __all__ = [
     "ARC_PALETTE",
     "MAZE_COLOURS",
-    "crop_arc_tokens",
     "render_arc_grid",
     "render_arc_tokens",
     "render_evolution",

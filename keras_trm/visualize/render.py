@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from keras_trm.data.arc import crop_tokens
 from keras_trm.evaluation.grids import sudoku_box_shape
 
 ARC_PALETTE = np.array(
@@ -101,26 +102,12 @@ def render_arc_grid(grid, cell=16):
     return _grid_image(ARC_PALETTE[np.clip(grid, 0, 9)], cell, line=(85, 85, 85))
 
 
-def crop_arc_tokens(tokens, canvas=30):
-    """Colours (r, c) of the largest PAD/EOS-free rectangle at the top-left of a token canvas (colour c = token - 2)."""
-    grid = np.asarray(tokens).reshape(canvas, canvas)
-    best, best_size, num_c = 0, (0, 0), canvas
-    for num_r in range(1, canvas + 1):
-        for c in range(num_c):
-            if not 2 <= grid[num_r - 1, c] <= 11:
-                num_c = c
-                break
-        if num_r * num_c > best:
-            best, best_size = num_r * num_c, (num_r, num_c)
-    return grid[: best_size[0], : best_size[1]] - 2
-
-
-def render_arc_tokens(tokens, canvas=30, cell=16):
-    """An ARC answer from its 30 x 30 token canvas (PAD 0, EOS 1, colour + 2), cropped at the EOS border.
+def render_arc_tokens(tokens, cell=16):
+    """An ARC answer from its 30 x 30 token canvas (PAD 0, EOS 1, colour + 2), cropped as the official scoring does.
 
     An empty crop (no colour at the top-left) renders as a single grey cell.
     """
-    return render_arc_grid(crop_arc_tokens(tokens, canvas), cell)
+    return render_arc_grid(crop_tokens(tokens), cell)
 
 
 def render_tokens(tokens, benchmark, grid_shape, givens=None, labels=None):
@@ -131,7 +118,7 @@ def render_tokens(tokens, benchmark, grid_shape, givens=None, labels=None):
     if benchmark == "maze":
         return render_maze(tokens, rows, cols)
     if benchmark.startswith("arc"):
-        return render_arc_tokens(tokens, canvas=rows)
+        return render_arc_tokens(tokens)
     raise ValueError(f"No renderer for benchmark {benchmark!r}.")
 
 

@@ -4,7 +4,6 @@ from PIL import Image
 
 from keras_trm.visualize import (
     ARC_PALETTE,
-    crop_arc_tokens,
     render_arc_grid,
     render_arc_tokens,
     render_evolution,
@@ -48,13 +47,12 @@ def test_crop_and_render_arc_tokens():
     canvas[:2, :3] = grid + 2
     canvas[2, :4] = 1  # EOS row below
     canvas[:3, 3] = 1  # EOS column right
-    np.testing.assert_array_equal(crop_arc_tokens(canvas.ravel()), grid)
     np.testing.assert_array_equal(render_arc_tokens(canvas.ravel()), render_arc_grid(grid))
     full = np.full(900, 2)  # no EOS at all: the whole black canvas
-    assert crop_arc_tokens(full).shape == (30, 30)
+    assert render_arc_tokens(full, cell=4).shape == (121, 121, 3)
     jagged = canvas.copy()
     jagged[1, 1] = 0  # largest PAD-free rectangle from the top-left is now the first row
-    np.testing.assert_array_equal(crop_arc_tokens(jagged.ravel()), grid[:1])
+    np.testing.assert_array_equal(render_arc_tokens(jagged.ravel()), render_arc_grid(grid[:1]))
     empty = render_arc_tokens(np.zeros(900, int), cell=16)
     assert empty.shape == (17, 17, 3) and centre(empty, 0, 0, 16) == (128, 128, 128)
 
