@@ -137,7 +137,9 @@ class TRMPuzzleSolver(SolverTrainer, Task):
 
     @property
     def metrics(self):
-        return list(getattr(self, "_metric_trackers", {}).values())
+        trackers = list(getattr(self, "_metric_trackers", {}).values())
+        loss_tracker = getattr(self, "_loss_tracker", None)
+        return ([loss_tracker] if loss_tracker is not None else []) + trackers
 
     # --------------------------------------------------------------- inference
     def call(self, inputs, training=False):
@@ -204,6 +206,123 @@ class TRMPuzzleSolver(SolverTrainer, Task):
         if self.backbone.puzzle_embedding is None:
             return None
         return self.backbone.puzzle_embedding(ops.cast(puzzle_identifiers, "int32"))
+
+    # ------------------------------------------------------------- training
+    def build_carry(self, batch_size):
+        """Create the carry of `batch_size` rows (non-trainable variables); every row starts halted."""
+        if self.carry_batch_size is not None:
+            if self.carry_batch_size != batch_size:
+                raise ValueError(
+                    f"This solver's training carry has {self.carry_batch_size} rows; it cannot train on batches of "
+                    f"{batch_size}. Use the same batch size (the official runs keep it fixed)."
+                )
+            return
+        b = self.backbone
+        S = b.puzzle_emb_positions + b.sequence_length
+        specs = {
+            "z_H": ((batch_size, S, b.hidden_dim), "float32"),
+            "z_L": ((batch_size, S, b.hidden_dim), "float32"),
+            "steps": ((batch_size,), "int32"),
+            "halted": ((batch_size,), "bool"),
+            "inputs": ((batch_size, b.sequence_length), "int32"),
+            "labels": ((batch_size, b.sequence_length), "int32"),
+            "puzzle_identifiers": ((batch_size,), "int32"),
+            "sample_weight": ((batch_size,), "float32"),
+        }
+        self.carry = {}
+        for name, (shape, dtype) in specs.items():
+            init = "ones" if name == "halted" else "zeros"
+            self.carry[name] = self.add_weight(
+                shape=shape, initializer=init, dtype=dtype, trainable=False, name=f"carry_{name}"
+            )
+        self.carry_batch_size = batch_size
+
+    def reset_carry(self):
+        """Mark every row of the training carry as halted (the next step starts new puzzles everywhere)."""
+        if self.carry_batch_size is not None:
+            self.carry["halted"].assign(ops.ones((self.carry_batch_size,), "bool"))
+
+    def _begin_step(self, x, y, sample_weight):
+        """Reset halted rows to H_init / L_init and give them the new batch's row; running rows keep theirs."""
+        c = self.carry
+        halted = ops.convert_to_tensor(c["halted"])
+        batch = self.carry_batch_size
+        if sample_weight is None:
+            sample_weight = ops.ones((batch,), "float32")
+        init_H, init_L = self.backbone.initial_states(batch)
+
+        def pick(new, old):
+            mask = ops.reshape(halted, (-1,) + (1,) * (len(old.shape) - 1))
+            return ops.where(mask, ops.cast(new, old.dtype), old)
+
+        return {
+            "z_H": pick(init_H, ops.cast(c["z_H"], init_H.dtype)),
+            "z_L": pick(init_L, ops.cast(c["z_L"], init_L.dtype)),
+            "steps": ops.where(halted, 0, ops.convert_to_tensor(c["steps"])),
+            "inputs": pick(x["inputs"], ops.convert_to_tensor(c["inputs"])),
+            "labels": pick(y, ops.convert_to_tensor(c["labels"])),
+            "puzzle_identifiers": pick(x["puzzle_identifiers"], ops.convert_to_tensor(c["puzzle_identifiers"])),
+            "sample_weight": pick(sample_weight, ops.convert_to_tensor(c["sample_weight"])),
+        }
+
+    def _step_forward(self, step, rows):
+        """One supervision step on the carried puzzles (differentiable in the weights and `rows`)."""
+        out = self.backbone.forward(step["z_H"], step["z_L"], step["inputs"], rows)
+        if not self.no_ACT_continue:
+            # HRM's continue target from a second, gradient-free pass (SPEC 2.5).
+            nxt = self.backbone.forward(out["z_H"], out["z_L"], step["inputs"], ops.stop_gradient(rows))
+            is_last = (step["steps"] + 1) >= self.halt_max_steps
+            target = ops.where(
+                is_last, nxt["q_halt_logits"], ops.maximum(nxt["q_halt_logits"], nxt["q_continue_logits"])
+            )
+            out["target_q_continue"] = ops.stop_gradient(ops.sigmoid(target))
+        return out
+
+    def _end_step(self, step, outputs, parts, loss):
+        """Halting decisions, the new carry, and the metrics of rows that halted at this step."""
+        steps = step["steps"] + 1
+        halted = steps >= self.halt_max_steps
+        if self.halt_max_steps > 1:
+            q_halt = outputs["q_halt_logits"]
+            wants = q_halt > 0 if self.no_ACT_continue else q_halt > outputs["q_continue_logits"]
+            halted = ops.logical_or(halted, wants)
+            batch = self.carry_batch_size
+            explore = keras.random.uniform((batch,), seed=self.seed_generator) < self.halt_exploration_prob
+            drawn = keras.random.randint((batch,), 2, self.halt_max_steps + 1, seed=self.seed_generator, dtype="int32")
+            min_steps = ops.where(explore, drawn, 0)
+            halted = ops.logical_and(halted, steps >= min_steps)
+        c = self.carry
+        c["z_H"].assign(ops.cast(outputs["z_H"], "float32"))
+        c["z_L"].assign(ops.cast(outputs["z_L"], "float32"))
+        c["steps"].assign(steps)
+        c["halted"].assign(halted)
+        for name in ("inputs", "labels", "puzzle_identifiers", "sample_weight"):
+            c[name].assign(step[name])
+        self._loss_tracker.update_state(loss)
+        counted = ops.logical_and(halted, step["sample_weight"] > 0)
+        self._update_metrics(parts, outputs, counted, steps, step["sample_weight"])
+        return self.get_metrics_result()
+
+    def _new_puzzle_table(self, table, ids, row_grads, iteration):
+        """Sign-SGD on the batch's rows of the puzzle-embedding table; returns the new table value."""
+        opt = self.embedding_optimizer
+        ids = ops.cast(ids, "int32")
+        rows = opt.new_rows(table, ids, row_grads, opt.learning_rate_at(iteration))
+        return ops.scatter_update(table, ops.expand_dims(ids, -1), rows)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, sample_weight=None, **kwargs):
+        """`keras.Model.fit` with the carry built for the batch size first (batches must all have that size)."""
+        if self.embedding_optimizer is None:
+            raise ValueError("Call `solver.compile(...)` before `fit`.")
+        x, y, sample_weight, carry_size, batch_size = _fixed_size_batches(x, y, sample_weight, batch_size)
+        self.build_carry(carry_size)
+        return keras.Model.fit(self, x, y, batch_size=batch_size, epochs=epochs, sample_weight=sample_weight, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        return keras.Model.evaluate(self, x, y, batch_size=batch_size, **kwargs)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        return keras.Model.predict(self, x, batch_size=batch_size, **kwargs)
 
     # ------------------------------------------------------------------ losses
     def step_loss(self, outputs, labels, sample_weight):
@@ -279,3 +398,31 @@ class TRMPuzzleSolver(SolverTrainer, Task):
             seed=self.seed,
         )
         return config
+
+
+def _fixed_size_batches(x, y, sample_weight, batch_size):
+    """Training needs every batch at the carry's size: pad array inputs with weight-0 rows; read datasets' size."""
+    import numpy as np
+
+    if isinstance(x, dict) and "inputs" in x and y is not None:
+        n = len(x["inputs"])
+        batch_size = batch_size or min(32, n)
+        pad = (-n) % batch_size
+        w = np.ones((n,), "float32") if sample_weight is None else np.asarray(sample_weight, "float32")
+        if pad:
+            x = {k: np.concatenate([np.asarray(v), np.zeros((pad,) + np.shape(v)[1:], np.asarray(v).dtype)]) for k, v in x.items()}
+            y = np.concatenate([np.asarray(y), np.zeros((pad,) + np.shape(y)[1:], np.asarray(y).dtype)])
+            w = np.concatenate([w, np.zeros((pad,), "float32")])
+        return x, y, w, batch_size, batch_size
+    if batch_size is None:
+        batch_size = getattr(x, "batch_size", None)
+    if batch_size is None and isinstance(x, keras.utils.PyDataset):
+        batch_size = len(keras.utils.unpack_x_y_sample_weight(x[0])[1])
+    if batch_size is None:
+        raise ValueError(
+            "TRMPuzzleSolver.fit needs to know the (fixed) batch size: pass batch_size=..., or a dataset with a "
+            "`batch_size` attribute such as keras_trm.data.PuzzleBatches."
+        )
+    if isinstance(x, keras.utils.PyDataset) or hasattr(x, "element_spec"):
+        return x, None, None, batch_size, None  # the dataset carries y and sample_weight
+    return x, y, sample_weight, batch_size, batch_size
