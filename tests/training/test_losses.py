@@ -47,8 +47,9 @@ def np_softmax_ce(logits, labels, ignore=0):
     is_label = np.arange(x.shape[-1]) == safe[..., None]
     z = np.where(is_label, -np.inf, z)
     top = z.max(-1)
-    small = np.log1p(np.exp(z).sum(-1))  # accurate when top <= 0
-    big = top + np.log(np.exp(-top) + np.exp(z - top[..., None]).sum(-1))
+    with np.errstate(over="ignore"):
+        small = np.log1p(np.exp(z).sum(-1))  # accurate when top <= 0
+        big = top + np.log(np.exp(-top) + np.exp(z - top[..., None]).sum(-1))
     return np.where(valid, np.where(top <= 0, small, big), 0.0)
 
 
