@@ -11,7 +11,8 @@ Train mode is the official TRM sampler, seen as an endless stream of "passes": p
 concatenated, the official ``epochs_per_iter``), picks one random puzzle of each group, and fills batches of exactly
 ``batch_size`` with that puzzle's examples in random order; a puzzle that overflows a batch is cut (its remaining
 examples are dropped, as in the official ``_sample_batch``), and the incomplete last batch of a pass is dropped.
-Keras epoch ``e`` serves stream batches ``[e * steps_per_epoch, (e + 1) * steps_per_epoch)``; by default
+Keras epoch ``e`` (the ``epoch`` attribute, advanced by ``on_epoch_end`` after a whole epoch was served; a later
+``fit`` call continues the stream; set ``epoch`` to resume) serves stream batches ``[e * steps_per_epoch, (e + 1) * steps_per_epoch)``; by default
 ``steps_per_epoch`` is the number of batches of pass 0 (one official epoch). The stream is deterministic for a seed,
 whatever the order Keras asks for batches in.
 
@@ -112,6 +113,7 @@ class PuzzleBatches(keras.utils.PyDataset):
         self.seed = int(seed)
         self.group_passes = int(group_passes)
         self.epoch = int(epoch)
+        self._served = 0  # train batches served since the last on_epoch_end
         self._lock = threading.Lock()
         self._pass_batches = []  # number of batches of each pass computed so far
         self._cache = {}  # pass -> (rows, puzzles)
@@ -163,7 +165,13 @@ class PuzzleBatches(keras.utils.PyDataset):
         return self.steps_per_epoch
 
     def on_epoch_end(self):
-        self.epoch += 1
+        # Keras also calls on_epoch_end when it only peeked at a batch or two (model build, tf.data signature), so
+        # the epoch advances only once a whole epoch of batches was served since the last call. With
+        # use_multiprocessing the batches are served in other processes: every call advances.
+        with self._lock:
+            if self._served >= self.steps_per_epoch or getattr(self, "use_multiprocessing", False):
+                self.epoch += 1
+            self._served = 0
 
     def __getitem__(self, index):
         index = int(index)
@@ -172,6 +180,8 @@ class PuzzleBatches(keras.utils.PyDataset):
         ds, B = self.dataset, self.batch_size
         if self.mode == "train":
             rows, puzzles = self.stream_batch(self.epoch * self.steps_per_epoch + index)
+            with self._lock:
+                self._served += 1
             n = B
         else:
             start = index * B
