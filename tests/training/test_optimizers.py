@@ -391,3 +391,24 @@ def test_sign_sgd_get_config_round_trip():
     assert float(to_np(clone.learning_rate_at(4))) == pytest.approx(1e-2)
     plain = SignSGDEmbedding(learning_rate=3e-3, weight_decay=1.0)
     assert SignSGDEmbedding.from_config(plain.get_config()).get_config() == plain.get_config()
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="jax.jit with a Keras StatelessScope")
+def test_sign_sgd_apply_inside_stateless_scope_under_jit():
+    import jax
+
+    table0, ids, grads = embedding_problem(6)
+    table = keras.Variable(table0)
+    opt = SignSGDEmbedding(learning_rate=0.1, weight_decay=0.3)
+
+    @jax.jit
+    def step(table_value, iterations, ids, grads):
+        mapping = [(table, table_value), (opt.iterations, iterations)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            opt.apply(table, ids, grads)
+        return scope.get_current_value(table), scope.get_current_value(opt.iterations)
+
+    new_table, it = step(table.value, opt.iterations.value, ids, grads)
+    np.testing.assert_allclose(np.asarray(new_table), np_sign_sgd(table0, ids, grads, 0.1, 0.3), rtol=1e-6, atol=1e-7)
+    assert int(it) == 1
+    np.testing.assert_array_equal(to_np(table), table0)  # the variable itself is untouched
