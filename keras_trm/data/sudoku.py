@@ -80,8 +80,9 @@ def parse_sudoku_rows(rows, path, n=None):
     if n is None:
         n = int(round(len(rows[0][2]) ** 0.5))
     L = n * n
-    if n < 1 or n > 9:
-        raise DataFormatError(f"grid side {n} not supported (1..9)", file=path, row=rows[0][0], field="question")
+    if n not in (4, 6, 8, 9):
+        raise DataFormatError(f"{len(rows[0][2])} characters: not a 4x4, 6x6, 8x8 or 9x9 grid", file=path,
+                              row=rows[0][0], field="question")
     for line, _, q, a, _ in rows:
         if len(q) != L:
             raise DataFormatError(f"{len(q)} characters, expected {L}", file=path, row=line, field="question")
@@ -122,15 +123,16 @@ def parse_sudoku_rows(rows, path, n=None):
     return q, a, np.asarray([r[4] for r in rows])
 
 
-def read_sudoku_csv(path, min_rating=None, rows_subset=None, chunk=_CHUNK):
+def read_sudoku_csv(path, min_rating=None, rows_subset=None, chunk=_CHUNK, n=None):
     """Yield validated chunks ``(questions uint8 (R, n, n), answers uint8 (R, n, n), ratings (R,))``.
 
     Args:
         min_rating: keep rows with rating >= min_rating.
         rows_subset: sorted indices (among the rows kept by min_rating) to keep; None keeps all.
+        n: expected grid side (default: from the first row).
     """
     path = os.fspath(path)
-    buf, n, kept = [], None, 0
+    buf, kept = [], 0
     sel = None if rows_subset is None else np.asarray(rows_subset)
     si = 0
     for row in iter_puzzle_csv(path):
@@ -246,7 +248,7 @@ def build_sudoku_dataset(root, source=None, *, train_csv=None, test_csv=None, su
                     total = sub
             augs = int(num_aug) if split == "train" else 0
             bar = tqdm(total=total, desc=f"sudoku {split}", unit="puzzle", disable=not progress)
-            for q, a, _ in read_sudoku_csv(path, min_rating, subset):
+            for q, a, _ in read_sudoku_csv(path, min_rating, subset, n=n):
                 if n is None:
                     n = q.shape[-1]
                     writer = DatasetWriter(root, _metadata(n, seed, builder), overwrite=overwrite).__enter__()
