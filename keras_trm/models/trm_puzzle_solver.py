@@ -6,6 +6,7 @@ from keras_hub.models import Task
 
 from keras_trm.backend import SolverTrainer
 from keras_trm.models.trm_backbone import TRMBackbone
+from keras_trm.presets.preset_mixin import SolverPresetMixin
 from keras_trm.training.losses import halt_bce, lm_loss_per_row, row_correctness
 from keras_trm.training.optimizers import AdamATan2, SignSGDEmbedding
 
@@ -14,7 +15,7 @@ _METRIC_NAMES = ("lm_loss", "q_halt_loss", "accuracy", "exact_accuracy", "q_halt
 
 
 @keras.saving.register_keras_serializable(package="keras_trm")
-class TRMPuzzleSolver(SolverTrainer, Task):
+class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
     """Solves puzzles with a `TRMBackbone`: deep supervision and learned halting (the paper's ACT).
 
     Training (`fit`): one optimizer step is one supervision step. The solver keeps a carry between steps (z_H, z_L,
@@ -86,6 +87,7 @@ class TRMPuzzleSolver(SolverTrainer, Task):
         self.seed_generator = keras.random.SeedGenerator(seed, name="exploration_seed")
         self.carry_batch_size = None
         self.embedding_optimizer = None
+        self.built = True  # the backbone is functional and already built
 
     # ------------------------------------------------------------------ compile
     def compile(

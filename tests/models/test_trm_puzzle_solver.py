@@ -1,0 +1,156 @@
+"""TRMPuzzleSolver: the training carry, halting, exploration, padding rows, and inference with halting."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_trm import TRMBackbone, TRMPuzzleSolver
+
+B, L, V = 4, 8, 6
+
+
+def _solver(halt_max_steps=3, exploration=0.0, q_bias=None, seed=3, **kwargs):
+    backbone = TRMBackbone(vocabulary_size=V, sequence_length=L, hidden_dim=16, num_heads=2, num_layers=1,
+                           H_cycles=2, L_cycles=1, num_puzzle_identifiers=10, puzzle_emb_len=1)  # fmt: skip
+    if q_bias is not None:
+        backbone.q_head.bias.assign(np.array([q_bias, 0.0], "float32"))
+    solver = TRMPuzzleSolver(backbone, halt_max_steps=halt_max_steps, halt_exploration_prob=exploration, seed=seed,
+                             **kwargs)  # fmt: skip
+    # learning rate 0: weights stay put, so the carry can be compared with fresh forward passes
+    solver.compile(learning_rate=0.0, puzzle_emb_learning_rate=0.0, warmup_steps=1)
+    return solver
+
+
+class _Batches(keras.utils.PyDataset):
+    """Batch k has every input token equal to (k % (V - 1)) + 1 and identifiers k."""
+
+    def __init__(self, count):
+        super().__init__()
+        self.count = count
+        self.batch_size = B
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, k):
+        x = {"inputs": np.full((B, L), k % (V - 1) + 1, "int32"), "puzzle_identifiers": np.full((B,), k, "int32")}
+        return x, np.full((B, L), 1, "int32"), np.ones((B,), "float32")
+
+
+def _carry(solver, name):
+    return ops.convert_to_numpy(solver.carry[name])
+
+
+def test_running_rows_keep_their_puzzle_and_state():
+    solver = _solver(halt_max_steps=3)
+    solver.fit(_Batches(2), epochs=1, verbose=0, shuffle=False)  # two steps in one compiled loop
+    np.testing.assert_array_equal(_carry(solver, "steps"), 2)
+    np.testing.assert_array_equal(_carry(solver, "halted"), False)
+    np.testing.assert_array_equal(_carry(solver, "inputs"), 1)  # still batch 0's puzzle
+    np.testing.assert_array_equal(_carry(solver, "puzzle_identifiers"), 0)
+    # z_H is what two supervision steps on batch 0 give from H_init
+    expected = solver.supervision_steps(np.full((B, L), 1, "int32"), np.zeros((B,), "int32"), num_steps=2)
+    np.testing.assert_allclose(_carry(solver, "z_H"), ops.convert_to_numpy(expected[1]["z_H"]), atol=1e-5)
+
+
+def test_rows_halt_at_max_steps_and_take_the_new_batch_with_reset_states():
+    solver = _solver(halt_max_steps=3)
+    solver.fit(_Batches(3), epochs=1, verbose=0, shuffle=False)
+    np.testing.assert_array_equal(_carry(solver, "steps"), 3)
+    np.testing.assert_array_equal(_carry(solver, "halted"), True)
+    solver.fit(_Batches(4), epochs=1, verbose=0, shuffle=False, steps_per_epoch=1)  # batch 0 again: new puzzles
+    np.testing.assert_array_equal(_carry(solver, "steps"), 1)
+    np.testing.assert_array_equal(_carry(solver, "halted"), False)
+    first = solver.supervision_steps(np.full((B, L), 1, "int32"), np.zeros((B,), "int32"), num_steps=1)[0]
+    np.testing.assert_allclose(_carry(solver, "z_H"), ops.convert_to_numpy(first["z_H"]), atol=1e-5)
+
+    solver = _solver(halt_max_steps=3)
+    solver.fit(_Batches(4), epochs=1, verbose=0, shuffle=False)  # halts after step 3, step 4 takes batch 3
+    np.testing.assert_array_equal(_carry(solver, "inputs"), 4)
+    np.testing.assert_array_equal(_carry(solver, "puzzle_identifiers"), 3)
+    np.testing.assert_array_equal(_carry(solver, "steps"), 1)
+
+
+def test_positive_halt_logit_halts_during_training():
+    solver = _solver(halt_max_steps=5, q_bias=5.0)
+    solver.fit(_Batches(1), epochs=1, verbose=0)
+    np.testing.assert_array_equal(_carry(solver, "halted"), True)
+    np.testing.assert_array_equal(_carry(solver, "steps"), 1)
+
+
+def test_exploration_never_halts_before_the_drawn_minimum():
+    # Every row wants to halt (halt logit +5) but explores with probability 1: its minimum is drawn in [2, N_sup].
+    solver = _solver(halt_max_steps=6, exploration=1.0, q_bias=5.0)
+    history = []
+    for k in range(6):
+        solver.fit(_Batches(1), epochs=1, verbose=0)
+        history.append((_carry(solver, "steps").copy(), _carry(solver, "halted").copy()))
+    steps_at_halt = []
+    for steps, halted in history:
+        assert np.all(steps[halted] >= 2), "a row halted before its minimum of 2 steps"
+        steps_at_halt.extend(steps[halted].tolist())
+    assert not history[0][1].any()
+    assert len(set(steps_at_halt)) > 1, "drawn minimums vary between rows"
+
+
+def test_padding_rows_count_nowhere():
+    solver = _solver(halt_max_steps=2)
+    rng = np.random.default_rng(0)
+    x = {"inputs": rng.integers(1, V, (B, L)).astype("int32"), "puzzle_identifiers": np.arange(B, dtype="int32")}
+    y = rng.integers(1, V, (B, L)).astype("int32")
+    real = solver.evaluate(x, y, batch_size=B, verbose=0, return_dict=True)
+    # the same rows plus B rows of garbage weighted 0
+    x2 = {k: np.concatenate([v, rng.integers(1, V, v.shape).astype("int32")]) for k, v in x.items()}
+    y2 = np.concatenate([y, rng.integers(1, V, y.shape).astype("int32")])
+    w2 = np.concatenate([np.ones(B, "float32"), np.zeros(B, "float32")])
+    padded = solver.evaluate(x2, y2, sample_weight=w2, batch_size=2 * B, verbose=0, return_dict=True)
+    for key in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps"):
+        assert padded[key] == pytest.approx(real[key], abs=1e-6), key
+    for key in ("lm_loss", "q_halt_loss"):  # sums over real rows, divided by the (doubled) batch size
+        assert padded[key] == pytest.approx(real[key] / 2, rel=1e-5), key
+
+
+def test_halting_at_inference():
+    x = {"inputs": np.ones((B, L), "int32"), "puzzle_identifiers": np.zeros((B,), "int32")}
+    stays = _solver(halt_max_steps=4, q_bias=-5.0, halt_at_inference=True).predict(x, batch_size=B, verbose=0)
+    np.testing.assert_array_equal(stays["steps"], 4)
+    stops = _solver(halt_max_steps=4, q_bias=5.0, halt_at_inference=True).predict(x, batch_size=B, verbose=0)
+    np.testing.assert_array_equal(stops["steps"], 1)
+    fixed = _solver(halt_max_steps=4, q_bias=5.0).predict(x, batch_size=B, verbose=0)
+    np.testing.assert_array_equal(fixed["steps"], 4)
+
+
+def test_training_moves_weights_and_puzzle_rows_only_of_the_batch():
+    backbone = TRMBackbone(vocabulary_size=V, sequence_length=L, hidden_dim=16, num_heads=2, num_layers=1,
+                           H_cycles=2, L_cycles=1, num_puzzle_identifiers=10, puzzle_emb_len=1)  # fmt: skip
+    solver = TRMPuzzleSolver(backbone, halt_max_steps=2, seed=0)
+    solver.compile(learning_rate=1e-2, puzzle_emb_learning_rate=1e-2, warmup_steps=1)
+    before = [ops.convert_to_numpy(w).copy() for w in solver.trainable_weights]
+    solver.fit(_Batches(1), epochs=1, verbose=0)
+    after = [ops.convert_to_numpy(w) for w in solver.trainable_weights]
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(after, before))
+    table = ops.convert_to_numpy(backbone.puzzle_embedding_table)
+    assert np.abs(table[0]).max() > 0  # batch 0's identifier was updated by sign-SGD
+    np.testing.assert_array_equal(table[1:], 0.0)
+
+
+def test_batch_size_must_stay_fixed():
+    solver = _solver()
+    solver.fit(_Batches(1), epochs=1, verbose=0)
+    x = {"inputs": np.ones((2 * B, L), "int32"), "puzzle_identifiers": np.zeros((2 * B,), "int32")}
+    with pytest.raises(ValueError, match="carry has 4 rows"):
+        solver.fit(x, np.ones((2 * B, L), "int32"), batch_size=2 * B, verbose=0)
+
+
+def test_fit_before_compile_is_a_clear_error():
+    backbone = TRMBackbone(vocabulary_size=V, sequence_length=L, hidden_dim=16, num_heads=2, H_cycles=1, L_cycles=1)
+    with pytest.raises(ValueError, match="compile"):
+        TRMPuzzleSolver(backbone).fit(_Batches(1), verbose=0)
+
+
+def test_solver_config_round_trip():
+    solver = _solver(halt_max_steps=7, exploration=0.2, loss="softmax", halt_at_inference=True)
+    clone = TRMPuzzleSolver.from_config(solver.get_config())
+    for key in ("halt_max_steps", "halt_exploration_prob", "loss_type", "halt_at_inference", "no_ACT_continue"):
+        assert getattr(clone, key) == getattr(solver, key)
