@@ -242,15 +242,29 @@ def sudoku_signature(question, box=None):
     return hashlib.sha1(min(keys).encode()).hexdigest()
 
 
-def _map_ordered(fn, args, workers):
-    if workers <= 1:
-        for a in args:
-            yield fn(*a)
-        return
-    import multiprocessing as mp
+class _Mapper:
+    """Ordered map over argument tuples, in this process or in one pool of ``workers`` spawned processes (created
+    once, reused for every batch)."""
 
-    with mp.get_context("spawn").Pool(workers) as pool:
-        yield from pool.starmap(fn, args, chunksize=4)
+    def __init__(self, workers):
+        self.workers, self.pool = int(workers), None
+
+    def __enter__(self):
+        if self.workers > 1:
+            import multiprocessing as mp
+
+            self.pool = mp.get_context("spawn").Pool(self.workers)
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def map(self, fn, args):
+        if self.pool is None:
+            return [fn(*a) for a in args]
+        return self.pool.starmap(fn, args, chunksize=max(1, len(args) // (4 * self.workers)))
 
 
 def generate_sudoku(n=9, count=100, seed=0, min_rating=0, exclude=(), workers=1, max_tries=None, stream=0,
@@ -266,24 +280,29 @@ def generate_sudoku(n=9, count=100, seed=0, min_rating=0, exclude=(), workers=1,
     out = []
     root = np.random.SeedSequence([seed, stream, n])
     max_tries = max_tries or max(1000, 200 * count)
-    tried, batch = 0, max(8, 4 * workers)
-    while len(out) < count:
-        if tried >= max_tries:
-            raise RuntimeError(f"generate_sudoku: only {len(out)} of {count} distinct {n}x{n} puzzles with rating >= "
-                               f"{min_rating} after {tried} candidates")
-        seeds = root.spawn(batch)
-        tried += batch
-        extra = default_extra_givens(n) if extra_givens is None else int(extra_givens)
-        for q, a, rating in _map_ordered(_one_sudoku, [(n, s, extra) for s in seeds], workers):
-            if rating < min_rating or len(out) >= count:
-                continue
-            q = np.asarray(q, np.uint8).reshape(n, n)
-            sig = sudoku_signature(q)
-            if sig in seen:
-                continue
-            seen.add(sig)
-            out.append((q, np.asarray(a, np.uint8).reshape(n, n), int(rating)))
+    tried, batch = 0, max(8, 16 * workers)
+    extra = default_extra_givens(n) if extra_givens is None else int(extra_givens)
+    with _Mapper(workers) as mapper:
+        while len(out) < count:
+            if tried >= max_tries:
+                raise RuntimeError(f"generate_sudoku: only {len(out)} of {count} distinct {n}x{n} puzzles with "
+                                   f"rating >= {min_rating} after {tried} candidates")
+            seeds = root.spawn(batch)
+            tried += batch
+            _accept_sudoku(mapper.map(_one_sudoku, [(n, s, extra) for s in seeds]), n, count, min_rating, seen, out)
     return out, seen
+
+
+def _accept_sudoku(results, n, count, min_rating, seen, out):
+    for q, a, rating in results:
+        if rating < min_rating or len(out) >= count:
+            continue
+        q = np.asarray(q, np.uint8).reshape(n, n)
+        sig = sudoku_signature(q)
+        if sig in seen:
+            continue
+        seen.add(sig)
+        out.append((q, np.asarray(a, np.uint8).reshape(n, n), int(rating)))
 
 
 def rating_summary(ratings):
@@ -464,19 +483,20 @@ def generate_maze(n=30, count=100, seed=0, min_path=None, exclude=(), workers=1,
     seen, out = set(exclude), []
     root = np.random.SeedSequence([seed, stream, n, 7])
     tried, per, max_tries = 0, 256, max(10 ** 6, 10 ** 4 * count)
-    while len(out) < count:
-        if tried >= max_tries:
-            raise RuntimeError(f"generate_maze: only {len(out)} of {count} distinct {n}x{n} mazes with a shortest path "
-                               f"> {min_path} after {tried} random grids")
-        seeds = root.spawn(max(1, workers))
-        tried += per * len(seeds)
-        for rows in _map_ordered(_maze_batch, [(n, min_path, s, per) for s in seeds], workers):
-            for q, a, moves in rows:
-                sig = maze_signature(q)
-                if sig in seen or len(out) >= count:
-                    continue
-                seen.add(sig)
-                out.append((q, a, moves))
+    with _Mapper(workers) as mapper:
+        while len(out) < count:
+            if tried >= max_tries:
+                raise RuntimeError(f"generate_maze: only {len(out)} of {count} distinct {n}x{n} mazes with a shortest "
+                                   f"path > {min_path} after {tried} random grids")
+            seeds = root.spawn(max(1, 2 * workers))
+            tried += per * len(seeds)
+            for rows in mapper.map(_maze_batch, [(n, min_path, s, per) for s in seeds]):
+                for q, a, moves in rows:
+                    sig = maze_signature(q)
+                    if sig in seen or len(out) >= count:
+                        continue
+                    seen.add(sig)
+                    out.append((q, a, moves))
     return out, seen
 
 
