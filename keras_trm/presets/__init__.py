@@ -1,0 +1,37 @@
+"""TRM presets: save / load (keras-hub), named configurations, validation and publishing, official checkpoints.
+
+Example:
+    >>> from keras_trm import TRMPuzzleSolver
+    >>> sorted(TRMPuzzleSolver.presets)[:2]
+    ['trm_arc_agi_1', 'trm_arc_agi_2']
+    >>> # solver = TRMPuzzleSolver.from_preset("trm_sudoku_4x4")   # trained, shipped in the package
+    >>> # solver.save_to_preset("my_preset"); publish_preset("my_preset", "kaggle://me/trm/keras/my_preset")
+"""
+
+from keras_trm.presets.puzzle_spec import PuzzleSpec
+from keras_trm.presets.preset_utils import (
+    PresetValidationError,
+    is_architecture_only,
+    load_puzzle_spec,
+    publish_preset,
+    save_preset,
+    validate_preset,
+)
+from keras_trm.presets.trm_presets import ARCHITECTURES, SHIPPED_PRESET, backbone_presets
+from keras_trm.presets.resize import resize_puzzle_embeddings
+from keras_trm.presets.official import import_official_to_preset
+
+__all__ = [
+    "ARCHITECTURES",
+    "SHIPPED_PRESET",
+    "PresetValidationError",
+    "PuzzleSpec",
+    "backbone_presets",
+    "import_official_to_preset",
+    "is_architecture_only",
+    "load_puzzle_spec",
+    "publish_preset",
+    "resize_puzzle_embeddings",
+    "save_preset",
+    "validate_preset",
+]

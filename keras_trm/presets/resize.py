@@ -1,0 +1,59 @@
+"""Resize the puzzle-embedding table (fine-tuning a preset on new puzzles).
+
+The official rule (`pretrain.py`, loading a checkpoint whose table has another number of rows): the new table's
+rows are all the mean of the old rows; here old rows are kept as they are and only the added rows get the mean, so
+a model resized to more identifiers still solves the puzzles it knew. Shrinking keeps the first rows.
+"""
+
+import numpy as np
+from keras import ops
+
+
+def resize_puzzle_embeddings(model, new_num_identifiers):
+    """A new `TRMBackbone` / `TRMPuzzleSolver` (same class as `model`) with `new_num_identifiers` table rows.
+
+    Every weight is copied; table rows [0, old) are unchanged and rows [old, new) are the mean of the old rows.
+    The `puzzle_spec` is carried over (its ARC identifier table, if any, must be extended by the caller).
+
+    Example:
+    >>> from keras_trm import TRMBackbone
+    >>> b = TRMBackbone(vocabulary_size=6, sequence_length=4, hidden_dim=16, num_heads=2, puzzle_emb_len=1,
+    ...                 num_puzzle_identifiers=3)
+    >>> resize_puzzle_embeddings(b, 5).puzzle_embedding_table.shape
+    (5, 16)
+    """
+    from keras_trm.models.trm_backbone import TRMBackbone
+
+    new_num_identifiers = int(new_num_identifiers)
+    if new_num_identifiers < 1:
+        raise ValueError(f"new_num_identifiers must be >= 1, got {new_num_identifiers}")
+    solver = None if isinstance(model, TRMBackbone) else model
+    backbone = model if solver is None else solver.backbone
+    if backbone.puzzle_embedding is None:
+        raise ValueError("This backbone has no puzzle-embedding table (puzzle_emb_ndim=0); nothing to resize.")
+
+    config = backbone.get_config()
+    config["num_puzzle_identifiers"] = new_num_identifiers
+    new_backbone = TRMBackbone.from_config(config)
+    old_table = np.asarray(ops.convert_to_numpy(backbone.puzzle_embedding_table))
+    table_id = id(backbone.puzzle_embedding_table)
+    old_vars = [v for v in backbone.weights if id(v) != table_id]
+    new_table = new_backbone.puzzle_embedding_table
+    new_vars = [v for v in new_backbone.weights if v is not new_table]
+    if len(old_vars) != len(new_vars):
+        raise RuntimeError("resize_puzzle_embeddings: the rebuilt backbone's weights do not match the original's")
+    for old, new in zip(old_vars, new_vars):
+        new.assign(old)
+    old_rows = old_table.shape[0]
+    if new_num_identifiers <= old_rows:
+        table = old_table[:new_num_identifiers]
+    else:
+        mean = old_table.mean(axis=0, keepdims=True)
+        table = np.concatenate([old_table, np.repeat(mean, new_num_identifiers - old_rows, axis=0)])
+    new_table.assign(table.astype(old_table.dtype))
+    new_backbone.puzzle_spec = getattr(backbone, "puzzle_spec", None)
+    if solver is None:
+        return new_backbone
+    config = solver.get_config()
+    keys = ("halt_max_steps", "halt_exploration_prob", "no_ACT_continue", "loss", "halt_at_inference", "seed")
+    return type(solver)(new_backbone, **{k: config[k] for k in keys if k in config})
