@@ -7,10 +7,11 @@ from keras_hub.models import Backbone
 from keras_trm.layers.embedding import PuzzleEmbedding, TRMInputEmbedding, puzzle_positions
 from keras_trm.layers.initializers import fan_in_trunc_normal
 from keras_trm.layers.recursion import TRMRecursion
+from keras_trm.presets.preset_mixin import BackbonePresetMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_trm")
-class TRMBackbone(Backbone):
+class TRMBackbone(BackbonePresetMixin, Backbone):
     """The Tiny Recursive Model network (Jolicoeur-Martineau, 2025), one supervision step.
 
     Maps the carried states and a batch of puzzles to the new states and the heads' outputs:
