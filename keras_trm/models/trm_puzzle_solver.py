@@ -76,6 +76,7 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
         self.preprocessor = preprocessor
         kwargs.setdefault("compile", False)
         super().__init__(**kwargs)
+        self.backbone = backbone  # track it again: on torch the assignment before __init__ is not tracked
 
         # === Config ===
         self.halt_max_steps = int(halt_max_steps)
