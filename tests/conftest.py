@@ -26,3 +26,32 @@ def _seed():
 def official_fixture_dir():
     """Folder of the official parity fixtures (a copy of shared/fixtures/official_trm kept in the repository)."""
     return OFFICIAL_FIXTURES
+
+
+@pytest.fixture
+def value_and_grad():
+    """The current backend's autodiff as a function: value_and_grad(fn, x)."""
+    return _value_and_grad
+
+
+def _value_and_grad(fn, x):
+    """(fn(x), d sum(fn(x)) / dx) with the current backend's autodiff; x is a float32 numpy array."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.value_and_grad(lambda t: keras.ops.sum(fn(t)))(x)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        t = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            y = keras.ops.sum(fn(t))
+        return y, tape.gradient(y, t)
+    import torch
+
+    t = torch.tensor(x, requires_grad=True)
+    y = keras.ops.sum(fn(t))
+    (g,) = torch.autograd.grad(y, t)
+    return y.detach(), g
