@@ -96,22 +96,23 @@ class TRMConfig:
 
 def _convert(value, ftype, name):
     """A command-line string to the field's type ('true'/'false' for bools, 'none' for optional values)."""
-    t = ftype if isinstance(ftype, str) else getattr(ftype, "__name__", str(ftype))
-    if value.lower() in ("none", "null") and "None" in t:
+    t = ftype if isinstance(ftype, str) else repr(ftype)
+    if value.lower() in ("none", "null") and ("None" in t or "Optional" in t):
         return None
+    base = next((b for b in ("bool", "int", "float") if b in t), "str")
     try:
-        if t.startswith("bool"):
+        if base == "bool":
             if value.lower() in ("1", "true", "yes", "on"):
                 return True
             if value.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(value)
-        if t.startswith("int"):
+        if base == "int":
             return int(float(value)) if "e" in value.lower() else int(value)
-        if t.startswith("float"):
+        if base == "float":
             return float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{name}: expected {t.split(' ')[0]}, got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"{name}: expected {base}, got {value!r}") from None
     return value
 
 
@@ -316,25 +317,31 @@ def make_eval_callback(evaluate_fn, steps_per_epoch, logger=print):
     return EvaluateEvery()
 
 
-def optional_callbacks(cfg, solver):
-    """TensorBoard / checkpoints / EMA swap from keras_trm.callbacks when that module is installed."""
-    import keras
-
-    cbs = []
-    if cfg.ema:
-        cbs.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+def optional_callbacks(cfg, test_batches, metadata):
+    """TensorBoard (metrics, learning rates, the periodic evaluation, pictures) and checkpoints from
+    keras_trm.callbacks; returns (callbacks, initial_epoch) where a run in `out_dir` resumes from its last checkpoint."""
+    cbs, initial_epoch = [], 0
+    try:
+        from keras_trm import callbacks as trm_callbacks
+    except ImportError:  # an older install without keras_trm.callbacks
+        return cbs, initial_epoch
     if cfg.tensorboard:
-        try:
-            from keras_trm import callbacks as trm_callbacks  # noqa: F401
-        except ImportError:
-            trm_callbacks = None
-        tb = getattr(trm_callbacks, "TRMTensorBoard", None) if trm_callbacks else None
-        if tb is not None:
-            try:
-                cbs.append(tb(os.path.join(cfg.out_dir, "logs")))
-            except TypeError:
-                pass
-    return cbs
+        benchmark = metadata["benchmark"] if metadata["benchmark"] in ("sudoku", "maze") else "arc"
+        cbs.append(trm_callbacks.TRMTensorBoard(os.path.join(cfg.out_dir, "logs"), update_freq=10,
+                                                examples=test_batches[0], benchmark=benchmark,
+                                                grid_shape=tuple(metadata["grid_shape"]), use_ema=cfg.ema))
+    return cbs, initial_epoch
+
+
+def ema_weights(solver, enabled):
+    """Context manager: the EMA weights swapped in (SPEC 3: evaluation uses them) when `enabled`."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    from keras_trm.callbacks import swap_ema_weights
+
+    return swap_ema_weights(solver)
 
 
 # --------------------------------------------------------------------------------------------- the run
@@ -375,12 +382,14 @@ def run(cfg, build_data, final_evaluation, periodic_evaluation=None, log=print):
     periodic_evaluation = periodic_evaluation or final_evaluation
 
     def periodic():
-        return periodic_evaluation(solver, cfg, cfg.data_dir, test, max_examples=cfg.eval_max_examples)
+        with ema_weights(solver, cfg.ema):
+            return periodic_evaluation(solver, cfg, cfg.data_dir, test, max_examples=cfg.eval_max_examples)
 
     evaluator = make_eval_callback(periodic, every, logger=log)
     t1 = time.time()
-    history = solver.fit(train, epochs=keras_epochs, verbose=cfg.verbose if cfg.verbose else 0,
-                         callbacks=[evaluator] + optional_callbacks(cfg, solver))
+    extra, initial_epoch = optional_callbacks(cfg, test, meta)
+    history = solver.fit(train, epochs=keras_epochs, initial_epoch=initial_epoch,
+                         verbose=cfg.verbose if cfg.verbose else 0, callbacks=[evaluator] + extra)
     t_fit = time.time() - t1
     t2 = time.time()
     final = final_evaluation(solver, cfg, cfg.data_dir, test, max_examples=0, progress=cfg.verbose > 0)
@@ -404,9 +413,20 @@ def run(cfg, build_data, final_evaluation, periodic_evaluation=None, log=print):
 def save_model(solver, cfg, metadata):
     """<out_dir>/model.keras plus <out_dir>/task.json (benchmark, grid shape, vocabulary: what `solve` needs)."""
     path = os.path.join(cfg.out_dir, "model.keras")
-    solver.save(path)
+    inference_copy(solver).save(path)
     write_task_info(cfg.out_dir, metadata)
     return path
+
+
+def inference_copy(solver):
+    """A new solver with the trained weights and no training carry (which a loaded model could not restore)."""
+    from keras_trm.models import TRMPuzzleSolver
+
+    backbone = solver.backbone.__class__.from_config(solver.backbone.get_config())
+    backbone.set_weights(solver.backbone.get_weights())
+    config = {k: v for k, v in solver.get_config().items() if k not in ("backbone", "preprocessor")}
+    return TRMPuzzleSolver(backbone, **{k: v for k, v in config.items() if k in (
+        "halt_max_steps", "halt_exploration_prob", "no_ACT_continue", "loss", "halt_at_inference", "seed")})
 
 
 def write_task_info(folder, metadata):

@@ -52,7 +52,7 @@ class SudokuConfig(common.TRMConfig):
         "smoke": dict(source="generate", grid=4, train_count=400, test_count=200, num_aug=20, hidden_dim=64,
                       num_heads=4, puzzle_emb_len=4, H_cycles=2, L_cycles=3, halt_max_steps=4, dtype="float32",
                       global_batch_size=64, learning_rate=3e-3, puzzle_emb_learning_rate=3e-3, weight_decay=0.1,
-                      puzzle_emb_weight_decay=0.1, warmup_steps=50, ema=False, max_steps=700,
+                      puzzle_emb_weight_decay=0.1, warmup_steps=50, ema=False, max_steps=300,
                       eval_every_steps=100, eval_max_examples=200),
         # The whole path in seconds (tests).
         "tiny": dict(source="generate", grid=4, train_count=24, test_count=8, num_aug=2, hidden_dim=32,

@@ -1,0 +1,83 @@
+"""The keras-trm command: parsing, clear errors, and small real runs of its subcommands."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_trm import cli
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "official_trm",
+                       "trm_tiny_att")
+
+
+def test_parser_knows_every_subcommand():
+    p = cli.build_parser()
+    a = p.parse_args(["build-data", "sudoku", "out", "--n", "4", "--num-aug", "3"])
+    assert (a.kind, a.out, a.n, a.num_aug, a.source) == ("sudoku", "out", 4, 3, "generate")
+    a = p.parse_args(["train", "sudoku", "--size", "smoke", "--set", "max_steps=5"])
+    assert a.recipe == "sudoku" and a.recipe_args == ["--size", "smoke", "--set", "max_steps=5"]
+    a = p.parse_args(["evaluate", "m.keras", "data", "--limit", "10"])
+    assert a.limit == 10 and a.split == "test"
+    a = p.parse_args(["solve", "m.keras", "1...", "--kind", "sudoku"])
+    assert a.kind == "sudoku"
+    a = p.parse_args(["import-official", "ckpt", "cfg.yaml", "out.keras", "--set", "sequence_length=81"])
+    assert a.set == ["sequence_length=81"]
+
+
+@pytest.mark.parametrize("argv", [[], ["train", "chess"], ["build-data", "go", "out"], ["solve", "m.keras"]])
+def test_bad_arguments_exit_2(argv):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2
+
+
+def test_missing_files_are_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["evaluate", str(tmp_path / "nothing.keras"), str(tmp_path)])
+    assert e.value.code == 2 and "nothing.keras" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["import-official", str(tmp_path / "step_0"), "cfg.json", str(tmp_path / "o.keras")])
+    assert "step_0" in capsys.readouterr().err
+
+
+def test_parse_puzzle():
+    tokens, shape = cli.parse_puzzle("1... .3.. ..2. ...4", {"benchmark": "sudoku"})
+    assert shape == (4, 4) and tokens.tolist()[:5] == [2, 1, 1, 1, 1]
+    tokens, shape = cli.parse_puzzle("S #\n  #\nG  \n", {"benchmark": "maze"})
+    assert shape == (3, 3) and tokens.tolist() == [3, 2, 1, 2, 2, 1, 4, 2, 2]
+    with pytest.raises(cli.CLIError):
+        cli.parse_puzzle("12345", {"benchmark": "sudoku"})
+    with pytest.raises(cli.CLIError):
+        cli.parse_puzzle("1..9" * 4, {"benchmark": "sudoku"})
+
+
+def test_build_data_tiny_sudoku(tmp_path, capsys):
+    out = str(tmp_path / "sudoku")
+    assert cli.main(["build-data", "sudoku", out, "--n", "4", "--train-count", "10", "--test-count", "4",
+                     "--num-aug", "2"]) == 0
+    meta = json.loads(capsys.readouterr().out[capsys.readouterr().out.find("{"):] or "{}") if False else None
+    from keras_trm.data import PuzzleDataset, read_metadata
+
+    meta = read_metadata(out)
+    assert meta["benchmark"] == "sudoku" and meta["seq_len"] == 16
+    assert PuzzleDataset(out, "train").num_examples == 30 and PuzzleDataset(out, "test").num_examples == 4
+    with pytest.raises(SystemExit) as e:  # refuses to overwrite without --overwrite
+        cli.main(["build-data", "sudoku", out, "--n", "4", "--train-count", "10", "--test-count", "4"])
+    assert e.value.code == 2
+
+
+@pytest.mark.skipif(not os.path.isdir(FIXTURE), reason="official fixtures not present")
+def test_import_official_then_predict(tmp_path):
+    import keras
+
+    out = str(tmp_path / "tiny.keras")
+    assert cli.main(["import-official", os.path.join(FIXTURE, "step_0"), os.path.join(FIXTURE, "config.json"),
+                     out]) == 0
+    solver = cli.load_solver(out)
+    expected = np.load(os.path.join(FIXTURE, "expected.npz"))
+    x = {"inputs": np.ones((2, 16), "int32"), "puzzle_identifiers": np.array([1, 2], "int32")}
+    logits = keras.ops.convert_to_numpy(solver.predict_on_batch(x)["logits"])
+    assert logits.shape == (2, 16, 11) and np.isfinite(logits).all()
+    assert len(expected.files) > 0
