@@ -16,7 +16,9 @@ variable of the run as numpy arrays, exactly (bit for bit, any backend):
 `restore_latest(solver, data, directory)` loads the newest periodic checkpoint into a compiled solver and positions
 the data; pass its `initial_epoch` to `fit`.
 
-Resume is exact (same weights as an uninterrupted run) from checkpoints taken at epoch ends. With
+Resume is exact (same weights as an uninterrupted run) from checkpoints taken at epoch ends, provided `fit` gets
+`shuffle=False` (the sampler already shuffles; with Keras's default `shuffle=True` a `PyDataset`'s batches are served
+in an order drawn from numpy's global RNG, which no checkpoint captures). With
 `save_freq=<steps>` a checkpoint taken mid-epoch resumes at the start of that epoch's data (its first batches are
 seen twice); to checkpoint every N steps exactly, give `PuzzleBatches(steps_per_epoch=N)` and save every epoch.
 
@@ -25,7 +27,7 @@ Example:
     >>> # ckpt = TRMCheckpoint("runs/sudoku/ckpt", data=data, monitor="val_exact_accuracy")
     >>> # state = restore_latest(solver, data, "runs/sudoku/ckpt")        # None on a fresh run
     >>> # solver.fit(data, epochs=50, initial_epoch=state["initial_epoch"] if state else 0,
-    >>> #            validation_data=val, callbacks=[EMAEvaluation(), ckpt])
+    >>> #            shuffle=False, validation_data=val, callbacks=[EMAEvaluation(), ckpt])
 """
 
 import glob
@@ -130,14 +132,16 @@ def load_training_state(solver, path, data=None):
         meta = json.loads(z["__meta__"].tobytes().decode("utf-8"))
         _prepare(solver, meta)
         pairs = training_variables(solver)
-        names = [name for name, _ in pairs]
-        if names != meta["names"]:
-            missing = sorted(set(meta["names"]) ^ set(names))[:5]
-            raise ValueError(f"checkpoint {path} does not match this solver (differing variables: {missing}...)")
-        for i, (name, v) in enumerate(pairs):
-            value = z[f"v{i:05d}"]
-            if tuple(value.shape) != tuple(v.shape):
-                raise ValueError(f"checkpoint {path}: {name} has shape {value.shape}, the solver {tuple(v.shape)}")
+        # Variables are matched by position; names (which carry auto-numbered layer names) only explain errors.
+        if len(pairs) != len(meta["names"]):
+            raise ValueError(f"checkpoint {path} does not match this solver: {len(meta['names'])} variables, the "
+                             f"solver has {len(pairs)}")
+        values = [z[f"v{i:05d}"] for i in range(len(pairs))]
+        for (name, v), saved, value in zip(pairs, meta["names"], values):
+            if tuple(value.shape) != tuple(v.shape) or np.dtype(value.dtype) != np.dtype(v.dtype):
+                raise ValueError(f"checkpoint {path} does not match this solver: {saved} is {value.dtype} "
+                                 f"{value.shape}, the solver's {name} {v.dtype} {tuple(v.shape)}")
+        for (_, v), value in zip(pairs, values):
             v.assign(value)
     position = meta.get("data")
     if data is not None and position is not None:
@@ -195,6 +199,7 @@ class TRMCheckpoint(keras.callbacks.Callback):
         self.mode = mode
         self.save_ema_weights = save_ema_weights
         self.best = None
+        self._epoch, self._batches, self._serving = 0, 0, None
         best_json = os.path.join(self.directory, "best.json")
         if os.path.exists(best_json):  # a resumed run keeps the previous best
             with open(best_json) as f:
@@ -211,19 +216,28 @@ class TRMCheckpoint(keras.callbacks.Callback):
         return path
 
     def on_train_batch_end(self, batch, logs=None):
+        self._batches = batch + 1
         if self.save_freq == "epoch":
             return
         step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
         steps = self.params.get("steps") if self.params else None
         if step % self.save_freq == 0 and not (steps and batch + 1 >= steps):  # epoch ends save below
-            data_epoch = getattr(self.data, "epoch", None)
-            self._save(self._epoch, batch + 1, data_epoch, logs)
+            self._save(self._epoch, batch + 1, self._serving, logs)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch, self._batches, self._serving = epoch, 0, None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # The batch was fetched already: the data's epoch is the one being served (whatever the sampler's rule for
+        # advancing its counter at the epoch end).
+        if self._serving is None and self.data is not None and hasattr(self.data, "epoch"):
+            self._serving = int(self.data.epoch)
 
     def on_epoch_end(self, epoch, logs=None):
-        data_epoch = self.data.epoch + 1 if self.data is not None and hasattr(self.data, "epoch") else None
+        steps = self.params.get("steps") if self.params else None
+        data_epoch = None
+        if self._serving is not None:  # next epoch after a complete one, else that epoch again
+            data_epoch = self._serving + 1 if steps and self._batches >= steps else self._serving
         if self.save_freq == "epoch":
             periodic = (epoch + 1) % self.every == 0
         else:
