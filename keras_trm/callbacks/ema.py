@@ -53,7 +53,7 @@ def swap_ema_weights(model):
     pairs = ema_pairs(model)
     raw = [ops.copy(ops.convert_to_tensor(v)) for v, _ in pairs]
     for v, avg in pairs:
-        v.assign(avg)
+        v.assign(ops.copy(avg.value))  # a copy: JAX must not see one buffer in two donated variables
     try:
         yield model
     finally:
