@@ -53,5 +53,5 @@ def _value_and_grad(fn, x):
 
     t = torch.tensor(x, requires_grad=True)
     y = keras.ops.sum(fn(t))
-    (g,) = torch.autograd.grad(y, t)
-    return y.detach(), g
+    (g,) = torch.autograd.grad(y, t, allow_unused=True)
+    return y.detach(), torch.zeros_like(t) if g is None else g  # unused: no path from x to the output

@@ -3,8 +3,8 @@
 from keras import ops
 
 
-def rms_norm(x, epsilon=1e-5, axis=-1):
-    """x / sqrt(mean(x^2) + eps) over `axis`, computed in float32 and cast back to x's dtype.
+def rms_norm(x, epsilon=1e-5):
+    """x / sqrt(mean(x^2) + eps) over the last axis, computed in float32 and cast back to x's dtype.
 
     Example:
     >>> import numpy as np
@@ -12,5 +12,5 @@ def rms_norm(x, epsilon=1e-5, axis=-1):
     """
     dtype = x.dtype
     x32 = ops.cast(x, "float32")
-    y = ops.rms_normalization(x32, scale=None, axis=axis, epsilon=epsilon)
+    y = ops.rms_normalization(x32, scale=None, axis=-1, epsilon=epsilon)
     return ops.cast(y, dtype)

@@ -115,7 +115,7 @@ class TRMBackbone(BackbonePresetMixin, Backbone):
         token_input = keras.Input(shape=(sequence_length,), dtype="int32", name="inputs")
         id_input = keras.Input(shape=(), dtype="int32", name="puzzle_identifiers")
         rows = self.puzzle_embedding(id_input) if self.puzzle_embedding is not None else None
-        outputs = self.forward(z_H_input, z_L_input, token_input, rows)
+        outputs = self.supervision_step(z_H_input, z_L_input, token_input, rows)
         super().__init__(
             inputs={"z_H": z_H_input, "z_L": z_L_input, "inputs": token_input, "puzzle_identifiers": id_input},
             outputs=outputs,
@@ -140,7 +140,7 @@ class TRMBackbone(BackbonePresetMixin, Backbone):
         self.rope_theta = rope_theta
         self.norm_epsilon = norm_epsilon
 
-    def forward(self, z_H, z_L, token_ids, puzzle_vectors):
+    def supervision_step(self, z_H, z_L, token_ids, puzzle_vectors):
         """One supervision step from the puzzle vectors already gathered from the table (B, E).
 
         The solver's train step calls this directly so that the gradient of the puzzle embedding is taken with
@@ -148,7 +148,8 @@ class TRMBackbone(BackbonePresetMixin, Backbone):
         """
         x = self.input_embedding(token_ids, puzzle_vectors)  # (B, P + L, D)
         z_H, z_L = self.recursion(z_H, z_L, x)
-        logits = self.lm_head(z_H)[:, self.puzzle_emb_positions :]  # (B, L, V)
+        # Logits in float32 under mixed precision (the matmul itself runs in the compute dtype).
+        logits = ops.cast(self.lm_head(z_H)[:, self.puzzle_emb_positions :], "float32")  # (B, L, V)
         q = self.q_head(z_H[:, 0])  # (B, 2), float32
         return {
             "z_H": ops.stop_gradient(z_H),

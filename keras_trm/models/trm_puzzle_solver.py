@@ -157,7 +157,7 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
         batch = ops.shape(token_ids)[0]
         rows = self._puzzle_rows(puzzle_identifiers)
         z_H, z_L = backbone.initial_states(batch)
-        first = backbone.forward(z_H, z_L, token_ids, rows)
+        first = backbone.supervision_step(z_H, z_L, token_ids, rows)
         steps = ops.ones((batch,), "int32")
         halted = ops.greater(first["q_halt_logits"], 0.0) if halt else ops.zeros((batch,), "bool")
         state = (
@@ -170,7 +170,7 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
             return ops.logical_and(ops.less(i, max_steps), running)
 
         def body(i, z_H, z_L, logits, q_halt, q_cont, steps, halted):
-            out = backbone.forward(z_H, z_L, token_ids, rows)
+            out = backbone.supervision_step(z_H, z_L, token_ids, rows)
             run = ops.logical_not(halted)
 
             def keep(new, old):
@@ -200,7 +200,7 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
         z_H, z_L = self.backbone.initial_states(ops.shape(token_ids)[0])
         outputs = []
         for _ in range(num_steps):
-            out = self.backbone.forward(z_H, z_L, token_ids, rows)
+            out = self.backbone.supervision_step(z_H, z_L, token_ids, rows)
             z_H, z_L = out["z_H"], out["z_L"]
             outputs.append(out)
         return outputs
@@ -270,10 +270,10 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
 
     def _step_forward(self, step, rows):
         """One supervision step on the carried puzzles (differentiable in the weights and `rows`)."""
-        out = self.backbone.forward(step["z_H"], step["z_L"], step["inputs"], rows)
+        out = self.backbone.supervision_step(step["z_H"], step["z_L"], step["inputs"], rows)
         if not self.no_ACT_continue:
             # HRM's continue target from a second, gradient-free pass (SPEC 2.5).
-            nxt = self.backbone.forward(out["z_H"], out["z_L"], step["inputs"], ops.stop_gradient(rows))
+            nxt = self.backbone.supervision_step(out["z_H"], out["z_L"], step["inputs"], ops.stop_gradient(rows))
             is_last = (step["steps"] + 1) >= self.halt_max_steps
             target = ops.where(
                 is_last, nxt["q_halt_logits"], ops.maximum(nxt["q_halt_logits"], nxt["q_continue_logits"])
