@@ -5,7 +5,8 @@ disjoint up to the Sudoku symmetry group; the train puzzles get the official aug
 (`build_sudoku_dataset(num_aug=...)`). A small TRM (attention, RoPE) is trained with `TRMPuzzleSolver.fit` (deep
 supervision, learned halting, AdamATan2 + sign-SGD), its held-out exact accuracy is measured with
 `keras_trm.evaluation.solve.solve_sudoku`, and the preset is written with the command and the results in its
-metadata (`assets/trm/puzzle_spec.json`, field `training`).
+metadata (`assets/trm/puzzle_spec.json`, field `training`); the held-out puzzles are copied to
+`assets/trm/held_out_test.csv`.
 
 Command that produced the shipped preset (JAX, CPU):
 
@@ -17,6 +18,7 @@ Use `--steps`, `--batch-size`, `--hidden-dim` to change the run; `--work-dir` ke
 import argparse
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -54,7 +56,7 @@ def main(argv=None):
     from keras_trm import TRMBackbone, TRMPuzzleSolver
     from keras_trm.data import PuzzleDataset, build_sudoku_dataset, make_sudoku_csvs
     keras.utils.set_random_seed(args.seed)
-    work = args.work_dir or tempfile.mkdtemp(prefix="trm_sudoku_4x4_")
+    work = args.work_dir_used = args.work_dir or tempfile.mkdtemp(prefix="trm_sudoku_4x4_")
     csv_dir, root = os.path.join(work, "csv"), os.path.join(work, "dataset")
     if not os.path.exists(os.path.join(csv_dir, "test.csv")):
         make_sudoku_csvs(csv_dir, n=4, train_count=args.train_puzzles, test_count=args.test_puzzles, seed=args.seed)
@@ -132,6 +134,9 @@ def _write(args, solver, train, test_questions, test_answers, B, done, history, 
         "history": history,
     }
     save_preset(solver, args.output, spec)
+    # The held-out puzzles (disjoint from training up to symmetry) travel with the preset, for its test.
+    shutil.copy(os.path.join(args.work_dir_used, "csv", "test.csv"), os.path.join(args.output, "assets", "trm",
+                                                                                 "held_out_test.csv"))
     print("step", done, "wrote", args.output, spec.training["results"], flush=True)
     return exact
 

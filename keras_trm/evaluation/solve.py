@@ -145,13 +145,11 @@ def solve_sudoku(solver, puzzles, batch_size=64, halt=False, tokens=False):
 def _parse_maze(mazes, n, tokens):
     if isinstance(mazes, str):
         mazes = [mazes]
-    if isinstance(mazes, (list, tuple)) and mazes and isinstance(mazes[0], (list, tuple)) and mazes[0] \
-            and isinstance(mazes[0][0], str):
-        mazes = ["".join(rows) for rows in mazes]  # list of row lists
-    if isinstance(mazes, (list, tuple)) and mazes and isinstance(mazes[0], str):
+    if not tokens and isinstance(mazes, (list, tuple)) and mazes and all(
+            isinstance(m, (str, list, tuple)) for m in mazes):
         rows = []
         for i, m in enumerate(mazes):
-            s = m.replace("\n", "") if "\n" in m else m
+            s = "".join(m) if isinstance(m, (list, tuple)) else m.replace("\n", "")  # rows or one string
             if n is None:
                 n = int(round(len(s) ** 0.5))
             if len(s) != n * n:
@@ -174,8 +172,8 @@ def solve_maze(solver, mazes, batch_size=16, halt=False, tokens=False):
 
     Args:
         solver: a `TRMPuzzleSolver` trained on mazes (tokens '#' 1, ' ' 2, 'S' 3, 'G' 4, 'o' 5).
-        mazes: a maze as one string of n*n characters or n rows joined by newlines, a list of such strings, a
-            list of row lists, or (with `tokens=True`) a token array (N, n*n) / (N, n, n).
+        mazes: a maze as one string of n*n characters or of n rows joined by newlines; a list of mazes, each such
+            a string or a list of n row strings; or (with `tokens=True`) a token array (N, n*n) / (N, n, n).
 
     Returns:
         dict: "grids" (list of lists of n row strings, path marked 'o'), "strings" (n*n characters each),

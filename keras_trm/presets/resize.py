@@ -43,7 +43,7 @@ def resize_puzzle_embeddings(model, new_num_identifiers):
     if len(old_vars) != len(new_vars):
         raise RuntimeError("resize_puzzle_embeddings: the rebuilt backbone's weights do not match the original's")
     for old, new in zip(old_vars, new_vars):
-        new.assign(old)
+        new.assign(ops.convert_to_numpy(old))  # a copy: never share a buffer between two models
     old_rows = old_table.shape[0]
     if new_num_identifiers <= old_rows:
         table = old_table[:new_num_identifiers]
