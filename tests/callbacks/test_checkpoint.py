@@ -57,16 +57,18 @@ def test_resume_matches_uninterrupted_run(root, tmp_path):
 
 def test_periodic_best_keep_and_atomic(root, tmp_path):
     solver = make_solver(seed=1)
-    data = train_batches(root, steps_per_epoch=2)
-    ckpt = TRMCheckpoint(tmp_path, data=data, save_freq=3, keep=2, monitor="loss")
-    solver.fit(data, epochs=3, verbose=0, callbacks=[ckpt])
+    data = train_batches(root)
+    ckpt = TRMCheckpoint(tmp_path, data=data, save_freq=2, keep=2, monitor="loss")
+    solver.fit(data, epochs=3, verbose=0, shuffle=False, callbacks=[ckpt])
     names = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "*")))
     assert not [n for n in names if "tmp" in n]  # nothing half-written left behind
     periodic = [n for n in names if n.startswith("ckpt-")]
-    assert periodic == ["ckpt-0000000004.npz", "ckpt-0000000006.npz"]  # steps 2, 3, 4, 6 saved; 2 kept
+    assert periodic == ["ckpt-0000000008.npz", "ckpt-0000000009.npz"]  # steps 2, 3, 4, 6, 8, 9 saved; 2 kept
     assert {"best.npz", "best.weights.h5", "best.json"} <= set(names)
-    meta = read_meta(tmp_path / "ckpt-0000000006.npz")
+    meta = read_meta(tmp_path / "ckpt-0000000009.npz")  # epoch end
     assert (meta["epoch"], meta["batch"], meta["data"]["epoch"]) == (3, 0, 3)
+    mid = read_meta(tmp_path / "ckpt-0000000008.npz")  # mid-epoch: resumes at the start of its data epoch
+    assert (mid["epoch"], mid["batch"], mid["data"]["epoch"]) == (2, 2, 2)
     assert meta["carry_batch_size"] == 8 and "loss" in meta["extra"]
     # the exported EMA backbone loads into a fresh backbone
     other = make_solver(seed=7)
