@@ -292,8 +292,12 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--tag", default="cpu")
     parser.add_argument("--note", default="")
+    parser.add_argument("--table", nargs="+", metavar="JSON", help="only print the table of these result files")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table:
+        print(markdown_table([r for path in args.table for r in json.loads(pathlib.Path(path).read_text())["results"]]))
+        return
     if args.worker:
         worker(args)
         return
