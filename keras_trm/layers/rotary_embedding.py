@@ -36,6 +36,7 @@ class RotaryEmbedding(keras.layers.Layer):
         # (S, 1, head_dim): broadcast over batch and heads.
         self._cos = np.cos(angles)[:, None, :].astype("float32")
         self._sin = np.sin(angles)[:, None, :].astype("float32")
+        self.built = True  # no weights
 
     def call(self, x):
         # x: (B, S, H, head_dim)

@@ -232,13 +232,19 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
             "puzzle_identifiers": ((batch_size,), "int32"),
             "sample_weight": ((batch_size,), "float32"),
         }
+        locked = self._tracker.locked
+        self._tracker.unlock()  # the carry may be created after predict/evaluate locked the model's state
         self.carry = {}
         for name, (shape, dtype) in specs.items():
             init = "ones" if name == "halted" else "zeros"
             self.carry[name] = self.add_weight(
                 shape=shape, initializer=init, dtype=dtype, trainable=False, name=f"carry_{name}"
             )
+        if locked:
+            self._tracker.lock()
         self.carry_batch_size = batch_size
+        # compiled functions captured the state without the carry
+        self.train_function = self.test_function = self.predict_function = None
 
     def reset_carry(self):
         """Mark every row of the training carry as halted (the next step starts new puzzles everywhere)."""
@@ -388,6 +394,28 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
         t["q_halt_loss"].update_state(ops.sum(weight * parts["q_halt_rows"]) / batch)
         if "q_continue_rows" in parts and "q_continue_loss" in t:
             t["q_continue_loss"].update_state(ops.sum(weight * parts["q_continue_rows"]) / batch)
+
+    # ------------------------------------------------------------- saving
+    def _saved_own_variables(self):
+        """The solver's own variables minus the training carry, which is training state, not model (a saved model
+        or preset stays free of batch-sized buffers; resumable checkpoints save the carry themselves)."""
+        carry = {id(v) for v in getattr(self, "carry", {}).values()}
+        own = self._trainable_variables + self._non_trainable_variables
+        return [v for v in own if id(v) not in carry]
+
+    def save_own_variables(self, store):
+        for i, v in enumerate(self._saved_own_variables()):
+            store[f"{i}"] = v
+
+    def load_own_variables(self, store):
+        own = self._saved_own_variables()
+        if len(store.keys()) != len(own):
+            raise ValueError(
+                f"{self.name}: the saved file has {len(store.keys())} solver variables, this solver expects "
+                f"{len(own)} ({[v.name for v in own]})."
+            )
+        for i, v in enumerate(own):
+            v.assign(store[f"{i}"])
 
     # ------------------------------------------------------------- config
     def get_config(self):

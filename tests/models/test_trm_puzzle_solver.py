@@ -154,3 +154,18 @@ def test_solver_config_round_trip():
     clone = TRMPuzzleSolver.from_config(solver.get_config())
     for key in ("halt_max_steps", "halt_exploration_prob", "loss_type", "halt_at_inference", "no_ACT_continue"):
         assert getattr(clone, key) == getattr(solver, key)
+
+
+def test_saved_after_training_loads_without_the_carry_and_predicts_the_same(tmp_path):
+    solver = _solver(halt_max_steps=2)
+    x = {"inputs": np.ones((B, L), "int32"), "puzzle_identifiers": np.zeros((B,), "int32")}
+    before = solver.predict(x, batch_size=B, verbose=0)  # predict first: the carry is created after the lock
+    solver.compile(learning_rate=1e-2, warmup_steps=1)
+    solver.fit(_Batches(2), epochs=1, verbose=0)
+    path = tmp_path / "solver.keras"
+    solver.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.carry_batch_size is None
+    ours, theirs = solver.predict(x, batch_size=B, verbose=0), restored.predict(x, batch_size=B, verbose=0)
+    np.testing.assert_allclose(theirs["logits"], ours["logits"], atol=1e-5)
+    assert np.abs(ours["logits"] - before["logits"]).max() > 0  # training changed the model
