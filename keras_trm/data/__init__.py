@@ -1,8 +1,12 @@
-"""Puzzle data: built datasets on disk, batching for model.fit, Sudoku/Maze readers, builders and generators."""
+"""Puzzle data: built datasets on disk, batching for model.fit, Sudoku/Maze readers, builders and generators.
+
+Only numpy is needed to build and read datasets; ``PuzzleBatches`` (a ``keras.utils.PyDataset``) imports keras the
+first time it is used, so the data modules themselves import no keras and no backend (the parent package
+``keras_trm``, imported first by Python, still loads the model and with it keras).
+"""
 
 from keras_trm.data.errors import DataFormatError
 from keras_trm.data.dataset import DatasetWriter, PuzzleDataset, read_metadata
-from keras_trm.data.sampler import PuzzleBatches
 from keras_trm.data.sudoku import augment_sudoku, build_sudoku_dataset, read_sudoku_csv, valid_solution
 from keras_trm.data.maze import build_maze_dataset, decode_maze, encode_maze, read_maze_csv
 from keras_trm.data.generators import (
@@ -26,3 +30,15 @@ from keras_trm.data.arc import (
     load_kaggle_combined,
     load_task_folder,
 )
+
+
+def __getattr__(name):  # lazy: the sampler is the only module of the data room that needs keras
+    if name == "PuzzleBatches":
+        from keras_trm.data.sampler import PuzzleBatches
+
+        return PuzzleBatches
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + ["PuzzleBatches"])

@@ -3,8 +3,8 @@
 Layout (docs/CONTRACTS.md)::
 
     <root>/metadata.json, identifiers.json
-    <root>/<split>/inputs.npy             int32 (N, L)
-                   labels.npy             int32 (N, L)
+    <root>/<split>/inputs.npy             token_dtype (N, L)   uint8 when vocab_size <= 256 (int32 in format 1)
+                   labels.npy             token_dtype (N, L)
                    puzzle_identifiers.npy int32 (P,)
                    puzzle_indices.npy     int64 (P + 1,)   examples of puzzle p: [pi[p], pi[p+1])
                    group_indices.npy      int64 (G + 1,)   puzzles of group g:   [gi[g], gi[g+1])
@@ -13,6 +13,11 @@ Layout (docs/CONTRACTS.md)::
 The writer streams groups straight into the .npy files (the header is reserved first and rewritten with the
 final shape at the end), so memory stays bounded by one group. Everything goes into ``<root>.tmp-<pid>``, which
 is renamed to ``<root>`` only once complete; on any exception the temporary folder is removed.
+
+Tokens are stored compactly (format 2): in the smallest of uint8 / uint16 that holds ``vocab_size`` (int32 above
+65536), recorded as ``token_dtype`` in metadata.json, so the official ARC build is 4x smaller than as int32 and fits
+the page cache. Format 1 builds (int32 tokens, no ``token_dtype``) still open. Whatever is stored,
+``PuzzleDataset.inputs`` / ``labels`` give int32 when indexed, and batches are int32.
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -23,8 +28,8 @@ Example:
     ...     w.add_group([(0, np.ones((2, 4)), np.full((2, 4), 2))])   # one group, one puzzle, two examples
     ...     w.end_split()
     >>> ds = PuzzleDataset(root, "train")
-    >>> ds.inputs.shape, ds.num_groups, ds.num_puzzles
-    ((2, 4), 1, 1)
+    >>> ds.inputs.shape, ds.num_groups, ds.num_puzzles, ds.token_dtype.name, ds.inputs[0].dtype.name
+    ((2, 4), 1, 1, 'uint8', 'int32')
 """
 
 from __future__ import annotations
@@ -38,19 +43,32 @@ import numpy as np
 
 from keras_trm.data.errors import DataFormatError
 
-__all__ = ["DatasetWriter", "PuzzleDataset", "FORMAT_VERSION", "BENCHMARKS", "SPLITS", "read_metadata"]
+__all__ = ["DatasetWriter", "PuzzleDataset", "TokenArray", "FORMAT_VERSION", "SUPPORTED_FORMAT_VERSIONS",
+           "TOKEN_DTYPES", "BENCHMARKS", "SPLITS", "read_metadata", "token_dtype_for"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # written; 2 = compact tokens (metadata "token_dtype"), 1 = int32 tokens
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
+TOKEN_DTYPES = ("uint8", "uint16", "int32")  # allowed storage of inputs/labels, smallest first
 BENCHMARKS = ("sudoku", "maze", "arc-agi-1", "arc-agi-2", "custom")
 SPLITS = ("train", "test")
 _HEADER_BYTES = 128  # reserved .npy v1.0 header (multiple of 64), room for any (N, L) shape
-_ARRAYS = {  # name -> (dtype, ndim)
-    "inputs": (np.int32, 2),
-    "labels": (np.int32, 2),
+_ARRAYS = {  # name -> (dtype, ndim); None: the split's token_dtype
+    "inputs": (None, 2),
+    "labels": (None, 2),
     "puzzle_identifiers": (np.int32, 1),
     "puzzle_indices": (np.int64, 1),
     "group_indices": (np.int64, 1),
 }
+
+
+def token_dtype_for(vocab_size):
+    """Smallest storage dtype of TOKEN_DTYPES holding token ids ``0 .. vocab_size - 1``: uint8 up to 256, uint16 up
+    to 65536, else int32."""
+    vocab_size = int(vocab_size)
+    for name in TOKEN_DTYPES:
+        if vocab_size - 1 <= np.iinfo(name).max:
+            return np.dtype(name)
+    raise ValueError(f"vocab_size {vocab_size} does not fit int32 token ids")
 
 
 # --------------------------------------------------------------------------------------------- .npy streaming
@@ -100,12 +118,14 @@ class DatasetWriter:
             ``format_version`` are filled in.
         identifiers: names of the puzzle identifiers, index = identifier (default ``["<blank>"]``).
         overwrite: replace an existing ``root``.
+        token_dtype: storage of inputs/labels, one of TOKEN_DTYPES (default: ``metadata["token_dtype"]`` if given,
+            else the smallest that holds ``vocab_size``, see `token_dtype_for`). Recorded in metadata.json.
 
     Per split: ``begin_split(name)``, then ``add_group(puzzles)`` for each group where ``puzzles`` is a list of
     ``(identifier, inputs (E, L), labels (E, L))``, then ``end_split(extras=None)``.
     """
 
-    def __init__(self, root, metadata, identifiers=None, overwrite=False):
+    def __init__(self, root, metadata, identifiers=None, overwrite=False, token_dtype=None):
         self.root = os.path.abspath(os.fspath(root))
         self.tmp = f"{self.root}.tmp-{os.getpid()}"
         self.metadata = dict(metadata)
@@ -119,6 +139,13 @@ class DatasetWriter:
         if self.metadata["benchmark"] not in BENCHMARKS:
             raise ValueError(f"DatasetWriter: benchmark must be one of {BENCHMARKS}")
         self.seq_len = int(self.metadata["seq_len"])
+        vocab = int(self.metadata["vocab_size"])
+        token_dtype = token_dtype if token_dtype is not None else self.metadata.get("token_dtype")
+        self.token_dtype = token_dtype_for(vocab) if token_dtype is None else np.dtype(token_dtype)
+        if self.token_dtype.name not in TOKEN_DTYPES:
+            raise ValueError(f"DatasetWriter: token_dtype must be one of {TOKEN_DTYPES}, got {self.token_dtype}")
+        if vocab - 1 > np.iinfo(self.token_dtype).max:
+            raise ValueError(f"DatasetWriter: token_dtype {self.token_dtype} cannot hold vocab_size {vocab}")
         self.splits = {}
         self._split = None
         self._open = False
@@ -170,8 +197,8 @@ class DatasetWriter:
             "name": name,
             "dir": d,
             "files": {
-                "inputs": _NpyAppender(os.path.join(d, "inputs.npy"), np.int32, L),
-                "labels": _NpyAppender(os.path.join(d, "labels.npy"), np.int32, L),
+                "inputs": _NpyAppender(os.path.join(d, "inputs.npy"), self.token_dtype, L),
+                "labels": _NpyAppender(os.path.join(d, "labels.npy"), self.token_dtype, L),
                 "puzzle_identifiers": _NpyAppender(os.path.join(d, "puzzle_identifiers.npy"), np.int32),
                 "puzzle_indices": _NpyAppender(os.path.join(d, "puzzle_indices.npy"), np.int64),
                 "group_indices": _NpyAppender(os.path.join(d, "group_indices.npy"), np.int64),
@@ -258,6 +285,7 @@ class DatasetWriter:
             num_puzzle_identifiers=int(meta.get("num_puzzle_identifiers", len(self.identifiers))),
             seq_len=self.seq_len,
             vocab_size=int(meta["vocab_size"]),
+            token_dtype=self.token_dtype.name,
             grid_shape=[int(v) for v in meta["grid_shape"]],
             splits=self.splits,
             seed=meta.get("seed"),
@@ -315,9 +343,18 @@ def read_metadata(root):
             raise DataFormatError(f"expected {typ.__name__}, got {type(v).__name__}", file=path, field=key)
     if "charset" not in meta and "vocabulary" not in meta:
         raise DataFormatError("missing (need 'charset' or 'vocabulary')", file=path, field="vocabulary")
-    if meta["format_version"] != FORMAT_VERSION:
-        raise DataFormatError(f"unsupported {meta['format_version']}, expected {FORMAT_VERSION}", file=path,
-                              field="format_version")
+    if meta["format_version"] not in SUPPORTED_FORMAT_VERSIONS:
+        raise DataFormatError(f"unsupported {meta['format_version']}, expected one of {SUPPORTED_FORMAT_VERSIONS}",
+                              file=path, field="format_version")
+    if meta["format_version"] == 1:  # int32 tokens, no token_dtype key
+        if meta.get("token_dtype", "int32") != "int32":
+            raise DataFormatError(f"format 1 stores int32 tokens, got {meta['token_dtype']!r}", file=path,
+                                  field="token_dtype")
+        meta["token_dtype"] = "int32"
+    elif "token_dtype" not in meta:
+        raise DataFormatError("missing", file=path, field="token_dtype")
+    elif meta["token_dtype"] not in TOKEN_DTYPES:
+        raise DataFormatError(f"{meta['token_dtype']!r} not one of {TOKEN_DTYPES}", file=path, field="token_dtype")
     if meta["benchmark"] not in BENCHMARKS:
         raise DataFormatError(f"{meta['benchmark']!r} not one of {BENCHMARKS}", file=path, field="benchmark")
     for key in ("pad_id", "ignore_label_id", "blank_identifier_id"):
@@ -326,6 +363,9 @@ def read_metadata(root):
     for key in ("seq_len", "vocab_size", "num_puzzle_identifiers"):
         if meta[key] < 1:
             raise DataFormatError(f"must be >= 1, got {meta[key]}", file=path, field=key)
+    if meta["vocab_size"] - 1 > np.iinfo(meta["token_dtype"]).max:
+        raise DataFormatError(f"{meta['token_dtype']} cannot hold vocab_size {meta['vocab_size']}", file=path,
+                              field="token_dtype")
     gs = meta["grid_shape"]
     if len(gs) != 2 or not all(isinstance(v, int) and v > 0 for v in gs):
         raise DataFormatError(f"must be [rows, cols] of positive ints, got {gs}", file=path, field="grid_shape")
@@ -357,15 +397,67 @@ def _check_index(arr, path, length, start, end, field):
         raise DataFormatError("must be strictly increasing (no empty puzzle or group)", file=path, field=field)
 
 
+class TokenArray:
+    """Read-only int32 view of a memory-mapped token array, whatever its storage dtype (uint8, uint16, int32).
+
+    Indexing (``a[i]``, ``a[rows]``, ``a[s:e]``) reads only the rows asked for and returns int32 numpy arrays;
+    ``np.asarray(a)`` reads everything as int32. ``raw`` is the memmap in its stored dtype (``raw_dtype``), for fast
+    bulk reads that cast on assignment (``out[...] = a.raw[rows]``).
+    """
+
+    dtype = np.dtype(np.int32)
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    @property
+    def raw_dtype(self):
+        return self.raw.dtype
+
+    @property
+    def shape(self):
+        return self.raw.shape
+
+    @property
+    def ndim(self):
+        return self.raw.ndim
+
+    @property
+    def size(self):
+        return self.raw.size
+
+    def __len__(self):
+        return self.raw.shape[0]
+
+    def __getitem__(self, index):
+        out = self.raw[index]
+        if isinstance(out, np.generic):
+            return np.int32(out)
+        return np.asarray(out, dtype=np.int32)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __array__(self, dtype=None, copy=None):
+        a = np.asarray(self.raw, dtype=np.int32)
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def __repr__(self):
+        return f"TokenArray(shape={self.shape}, stored as {self.raw_dtype}, read as int32)"
+
+
 class PuzzleDataset:
     """One split of a built dataset, memory-mapped (nothing large is read into RAM).
 
-    Attributes: ``metadata`` (dict), ``identifiers`` (list of names), ``inputs``/``labels`` int32 (N, L) memmaps,
+    Attributes: ``metadata`` (dict), ``identifiers`` (list of names), ``inputs``/``labels`` (N, L) `TokenArray`s
+    (stored as ``token_dtype``, read as int32; ``inputs.raw`` is the memmap), ``token_dtype`` (numpy dtype),
     ``puzzle_identifiers`` int32 (P,), ``puzzle_indices`` int64 (P+1,), ``group_indices`` int64 (G+1,) (the three
     index arrays are loaded into RAM, they are small), ``extras`` (dict or None).
 
     Example:
         >>> # ds = PuzzleDataset("data/sudoku-extreme-1k-aug-1000", "train"); ds.inputs[0]  # -> int32 (81,)
+        >>> # ds.token_dtype, ds.inputs.raw.dtype  # -> uint8 on disk
     """
 
     def __init__(self, root, split="train"):
@@ -389,9 +481,11 @@ class PuzzleDataset:
                                   f"{self.metadata['num_puzzle_identifiers']} names", file=ids_path)
         d = os.path.join(self.root, split)
         arrays = {}
+        self.token_dtype = np.dtype(self.metadata["token_dtype"])
         for name, (dtype, ndim) in _ARRAYS.items():
             p = os.path.join(d, name + ".npy")
             a = _load_npy(p)
+            dtype = self.token_dtype if dtype is None else dtype
             if a.dtype != dtype or a.ndim != ndim:
                 raise DataFormatError(f"dtype {a.dtype} ndim {a.ndim}, expected {np.dtype(dtype)} ndim {ndim}",
                                       file=p, field=name)
@@ -413,7 +507,7 @@ class PuzzleDataset:
         gi = np.asarray(arrays["group_indices"])
         _check_index(pi, os.path.join(d, "puzzle_indices.npy"), p_count + 1, 0, n, "puzzle_indices")
         _check_index(gi, os.path.join(d, "group_indices.npy"), g_count + 1, 0, p_count, "group_indices")
-        self.inputs, self.labels = arrays["inputs"], arrays["labels"]
+        self.inputs, self.labels = TokenArray(arrays["inputs"]), TokenArray(arrays["labels"])
         self.puzzle_identifiers, self.puzzle_indices, self.group_indices = pid, pi, gi
         self.extras = None
         ex = os.path.join(d, "extras.json")
@@ -451,7 +545,7 @@ class PuzzleDataset:
 
     def check_tokens(self):
         """Full scan (chunked): every token in [0, vocab_size). Raises DataFormatError."""
-        for name, arr in (("inputs", self.inputs), ("labels", self.labels)):
+        for name, arr in (("inputs", self.inputs.raw), ("labels", self.labels.raw)):
             for s in range(0, arr.shape[0], 1 << 16):
                 c = np.asarray(arr[s:s + (1 << 16)])
                 bad = np.nonzero((c < 0) | (c >= self.vocab_size))[0]
@@ -461,7 +555,7 @@ class PuzzleDataset:
 
     def __repr__(self):
         return (f"PuzzleDataset({self.root!r}, {self.split!r}: {self.num_groups} groups, {self.num_puzzles} puzzles,"
-                f" {self.num_examples} examples, seq_len {self.seq_len}, vocab {self.vocab_size})")
+                f" {self.num_examples} examples, seq_len {self.seq_len}, vocab {self.vocab_size}, {self.token_dtype})")
 
 
 # --------------------------------------------------------------------------------------------- CSV sources

@@ -18,6 +18,8 @@ whatever the order Keras asks for batches in.
 
 Eval mode serves every example of the split once, in order; the last batch is padded (weight 0).
 
+Batches are int32 whatever dtype the build stores its tokens in (uint8 for a vocabulary of at most 256).
+
 Example:
     >>> # ds = PuzzleDataset("data/sudoku", "train")
     >>> # model.fit(PuzzleBatches(ds, 768, mode="train", seed=0), epochs=10)
@@ -193,8 +195,9 @@ class PuzzleBatches(keras.utils.PyDataset):
         ids = np.zeros((B,), np.int32)  # (B,)
         weight = np.zeros((B,), np.float32)  # (B,)
         order = np.argsort(rows, kind="stable")  # read the memmap in increasing order
-        inputs[order] = ds.inputs[rows[order]]
-        labels[order] = ds.labels[rows[order]]
+        # the stored tokens may be uint8/uint16 (compact builds): assigning into the int32 buffers casts them
+        inputs[order] = getattr(ds.inputs, "raw", ds.inputs)[rows[order]]
+        labels[order] = getattr(ds.labels, "raw", ds.labels)[rows[order]]
         ids[:n] = ds.puzzle_identifiers[puzzles]
         weight[:n] = 1.0
         return {"inputs": inputs, "puzzle_identifiers": ids}, labels, weight

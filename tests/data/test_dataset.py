@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from keras_trm.data.dataset import (DatasetWriter, PuzzleDataset, _npy_header, iter_puzzle_csv, read_metadata,
-                                    resolve_csv)
+from keras_trm.data.dataset import (DatasetWriter, PuzzleDataset, TokenArray, _npy_header, iter_puzzle_csv,
+                                    read_metadata, resolve_csv, token_dtype_for)
 from keras_trm.data.errors import DataFormatError
 
 META = dict(benchmark="custom", seq_len=4, vocab_size=5, grid_shape=[2, 2], vocabulary=list("_abcd"), seed=3)
@@ -31,8 +31,14 @@ def _build(root, groups=((1, 2), (3,)), splits=("train", "test"), **kw):
 def test_roundtrip(tmp_path):
     root = _build(str(tmp_path / "ds"))
     ds = PuzzleDataset(root, "train")
-    assert isinstance(ds.inputs, np.memmap) and ds.inputs.dtype == np.int32 and ds.inputs.shape == (6, 4)
+    assert isinstance(ds.inputs, TokenArray) and isinstance(ds.inputs.raw, np.memmap)
+    assert ds.token_dtype == np.uint8 and ds.inputs.raw.dtype == np.uint8 and ds.labels.raw.dtype == np.uint8
+    assert ds.inputs.dtype == np.int32 and ds.inputs.shape == (6, 4) and len(ds.inputs) == 6
+    assert ds.inputs[0].dtype == np.int32 and ds.inputs[[1, 3]].dtype == np.int32 and ds.inputs[1:3].shape == (2, 4)
+    assert type(ds.inputs[0, 0]) is np.int32 and ds.inputs[2, 0] == 3
+    assert [r.tolist() for r in ds.inputs][5] == [2] * 4
     assert ds.labels.dtype == np.int32 and np.array_equal(np.asarray(ds.labels), 5 - np.asarray(ds.inputs))
+    assert np.asarray(ds.labels).dtype == np.int32 and np.asarray(ds.labels, dtype=np.int64).dtype == np.int64
     assert ds.puzzle_identifiers.dtype == np.int32 and ds.puzzle_identifiers.tolist() == [0, 1, 0]
     assert ds.puzzle_indices.dtype == np.int64 and ds.puzzle_indices.tolist() == [0, 1, 3, 6]
     assert ds.group_indices.dtype == np.int64 and ds.group_indices.tolist() == [0, 2, 3]
@@ -43,7 +49,8 @@ def test_roundtrip(tmp_path):
                 "num_puzzle_identifiers", "grid_shape", "vocabulary", "splits", "seed", "builder", "format_version"):
         assert key in m
     assert m["splits"]["train"] == {"examples": 6, "puzzles": 3, "groups": 2, "mean_puzzle_examples": 2.0}
-    assert m["num_puzzle_identifiers"] == 3 and m["format_version"] == 1 and m["seed"] == 3
+    assert m["num_puzzle_identifiers"] == 3 and m["format_version"] == 2 and m["seed"] == 3
+    assert m["token_dtype"] == "uint8"
     assert np.load(os.path.join(root, "test", "inputs.npy")).shape == (6, 4)  # plain np.load works too
     ds.check_tokens()
     assert "6 examples" in repr(ds)
@@ -126,7 +133,13 @@ def _edit_json(path, fn):
 @pytest.mark.parametrize("edit, field", [
     (lambda m: {k: v for k, v in m.items() if k != "seq_len"}, "seq_len"),
     (lambda m: dict(m, vocab_size="5"), "vocab_size"),
-    (lambda m: dict(m, format_version=2), "format_version"),
+    (lambda m: dict(m, format_version=3), "format_version"),
+    (lambda m: {k: v for k, v in m.items() if k != "token_dtype"}, "token_dtype"),
+    (lambda m: dict(m, token_dtype="int8"), "token_dtype"),
+    (lambda m: dict(m, token_dtype="int32"), "inputs"),  # the arrays are uint8
+    (lambda m: dict(m, vocab_size=300), "token_dtype"),  # uint8 cannot hold it
+    (lambda m: dict(m, format_version=1), "token_dtype"),  # format 1 has int32 tokens only
+    (lambda m: dict({k: v for k, v in m.items() if k != "token_dtype"}, format_version=1), "inputs"),  # uint8 files
     (lambda m: dict(m, benchmark="chess"), "benchmark"),
     (lambda m: dict(m, pad_id=1), "pad_id"),
     (lambda m: dict(m, grid_shape=[2]), "grid_shape"),
@@ -165,6 +178,7 @@ def test_bad_files(tmp_path):
     ("group_indices", np.array([0, 3], np.int64), r"shape \(2,\)"),
     ("puzzle_identifiers", np.array([0, 1, 9], np.int32), "identifier outside"),
     ("labels", np.zeros((6, 4), np.int64), "dtype int64"),
+    ("inputs", np.zeros((6, 4), np.int32), "dtype int32"),  # the build stores uint8
 ])
 def test_bad_arrays(tmp_path, name, array, match):
     root = _build(str(tmp_path / "ds"))
@@ -224,3 +238,118 @@ def test_resolve_csv_local_and_hf(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
     with pytest.raises(ImportError, match="needs huggingface_hub"):
         resolve_csv("hf:a/b", "train", "x/y")
+
+
+# ------------------------------------------------------------------------------------------------ token storage
+def _tokens(ds):
+    return np.asarray(ds.inputs), np.asarray(ds.labels)
+
+
+def _to_format_1(root):
+    """Turn a build into what format 1 wrote: int32 token arrays, no token_dtype, format_version 1."""
+    for split in ("train", "test"):
+        for name in ("inputs", "labels"):
+            p = os.path.join(root, split, name + ".npy")
+            np.save(p, np.load(p).astype(np.int32))
+    _edit_json(os.path.join(root, "metadata.json"),
+               lambda m: dict({k: v for k, v in m.items() if k != "token_dtype"}, format_version=1))
+    return root
+
+
+def test_token_dtype_for():
+    assert token_dtype_for(2) == np.uint8 and token_dtype_for(256) == np.uint8
+    assert token_dtype_for(257) == np.uint16 and token_dtype_for(65536) == np.uint16
+    assert token_dtype_for(65537) == np.int32
+    with pytest.raises(ValueError, match="int32"):
+        token_dtype_for(2 ** 40)
+
+
+def test_compact_and_int32_read_back_identically(tmp_path):
+    from keras_trm.data.sampler import PuzzleBatches
+
+    small = PuzzleDataset(_build(str(tmp_path / "u8")), "train")
+    wide = PuzzleDataset(_build(str(tmp_path / "i32"), token_dtype="int32"), "train")
+    assert small.token_dtype == np.uint8 and wide.token_dtype == np.int32
+    assert wide.metadata["token_dtype"] == "int32" and wide.metadata["format_version"] == 2
+    for a, b in zip(_tokens(small), _tokens(wide)):
+        assert a.dtype == b.dtype == np.int32 and np.array_equal(a, b)
+    assert os.path.getsize(small.inputs.raw.filename) < os.path.getsize(wide.inputs.raw.filename)
+    for mode in ("train", "eval"):
+        bs = [PuzzleBatches(ds, 2, mode=mode, seed=5, group_passes=2) for ds in (small, wide)]
+        assert len(bs[0]) == len(bs[1]) > 0
+        for i in range(len(bs[0])):
+            (x0, y0, w0), (x1, y1, w1) = bs[0][i], bs[1][i]
+            assert x0["inputs"].dtype == y0.dtype == np.int32
+            assert np.array_equal(x0["inputs"], x1["inputs"]) and np.array_equal(y0, y1)
+            assert np.array_equal(x0["puzzle_identifiers"], x1["puzzle_identifiers"]) and np.array_equal(w0, w1)
+
+
+@pytest.mark.parametrize("vocab, dtype", [(256, np.uint8), (257, np.uint16), (70000, np.int32)])
+def test_large_vocabulary_falls_back(tmp_path, vocab, dtype):
+    from keras_trm.data.sampler import PuzzleBatches
+
+    meta = dict(META, vocab_size=vocab, vocabulary=[str(i) for i in range(vocab)])
+    x = np.array([[0, 1, 255, vocab - 1], [vocab - 1, vocab - 2, 3, 0]])
+    with DatasetWriter(str(tmp_path / "ds"), meta) as w:
+        w.begin_split("train")
+        w.add_group([(0, x, x[::-1])])
+        w.end_split()
+    ds = PuzzleDataset(str(tmp_path / "ds"), "train")
+    assert ds.token_dtype == dtype and ds.metadata["token_dtype"] == np.dtype(dtype).name
+    assert ds.inputs.raw.dtype == dtype and np.array_equal(np.asarray(ds.inputs), x)
+    assert np.array_equal(ds.labels[0:2], x[::-1])
+    ds.check_tokens()
+    xb, yb, _ = PuzzleBatches(ds, 2, mode="eval")[0]
+    assert xb["inputs"].dtype == yb.dtype == np.int32 and np.array_equal(xb["inputs"], x)
+
+
+def test_writer_token_dtype_option(tmp_path):
+    with pytest.raises(ValueError, match="cannot hold vocab_size 300"):
+        DatasetWriter(tmp_path / "a", dict(META, vocab_size=300), token_dtype="uint8")
+    with pytest.raises(ValueError, match="token_dtype must be one of"):
+        DatasetWriter(tmp_path / "a", META, token_dtype="float32")
+    root = _build(str(tmp_path / "b"), token_dtype=np.uint16)
+    assert PuzzleDataset(root, "test").token_dtype == np.uint16
+    with DatasetWriter(tmp_path / "c", dict(META, token_dtype="int32")) as w:  # also taken from the metadata
+        w.begin_split("train")
+        w.add_group([(0, np.ones((1, 4)), np.ones((1, 4)))])
+        w.end_split()
+    assert read_metadata(tmp_path / "c")["token_dtype"] == "int32"
+
+
+def test_format_1_int32_builds_still_open(tmp_path):
+    from keras_trm.data.sampler import PuzzleBatches
+
+    new = _build(str(tmp_path / "new"))
+    old = _to_format_1(_build(str(tmp_path / "old")))
+    m = read_metadata(old)
+    assert m["format_version"] == 1 and m["token_dtype"] == "int32"  # filled in on reading
+    with open(os.path.join(old, "metadata.json")) as f:
+        assert "token_dtype" not in json.load(f)
+    for split in ("train", "test"):
+        a, b = PuzzleDataset(new, split), PuzzleDataset(old, split)
+        assert b.token_dtype == np.int32 and b.inputs.raw.dtype == np.int32
+        for u, v in zip(_tokens(a), _tokens(b)):
+            assert np.array_equal(u, v)
+        b.check_tokens()
+        x0, y0, _ = PuzzleBatches(a, 4, mode="eval")[1]
+        x1, y1, _ = PuzzleBatches(b, 4, mode="eval")[1]
+        assert np.array_equal(x0["inputs"], x1["inputs"]) and np.array_equal(y0, y1) and y1.dtype == np.int32
+    # format 1 with a token_dtype other than int32 is inconsistent
+    _edit_json(os.path.join(old, "metadata.json"), lambda m: dict(m, token_dtype="uint8"))
+    with pytest.raises(DataFormatError, match="token_dtype"):
+        PuzzleDataset(old, "train")
+
+
+def test_data_modules_do_not_import_tensorflow():
+    import keras_trm.data as data
+
+    folder = os.path.dirname(data.__file__)
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name)) as f:
+                src = f.read()
+            assert "import tensorflow" not in src and "from tensorflow" not in src, name
+    assert "PuzzleBatches" in dir(data) and data.PuzzleBatches.__name__ == "PuzzleBatches"
+    with pytest.raises(AttributeError):
+        data.NoSuchThing
