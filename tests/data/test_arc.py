@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,6 +161,33 @@ def test_concept_arc(tmp_path, monkeypatch):
         arc.load_concept_arc()
 
 
+def test_concept_arc_packaged_copy(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.delenv("KERAS_TRM_CONCEPT_ARC_DIR", raising=False)
+    packaged = arc.PACKAGED_CONCEPT_ARC_DIR
+    assert arc.default_concept_arc_dir() == packaged and packaged.parts[-4:] == ("keras_trm", "data", "assets",
+                                                                                 "concept_arc")
+    for name in ("arc-agi_concept_challenges.json", "arc-agi_concept_solutions.json", "README.md"):
+        assert (packaged / name).is_file()
+    assert "ConceptARC" in (packaged / "README.md").read_text()
+    tasks = arc.load_concept_arc()
+    assert len(tasks) == 160 and sum(len(t.test) for t in tasks.values()) == 480
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "arc"  # the workspace's copy, when present
+    if (shared / "arc-agi_concept_challenges.json").is_file():
+        for name in ("arc-agi_concept_challenges.json", "arc-agi_concept_solutions.json"):
+            assert (shared / name).read_bytes() == (packaged / name).read_bytes()
+    # $KERAS_TRM_CONCEPT_ARC_DIR wins over the packaged copy
+    ids = sorted(tasks)[:3]
+    for name in ("challenges", "solutions"):
+        data = json.loads((packaged / f"arc-agi_concept_{name}.json").read_text())
+        (tmp_path / f"arc-agi_concept_{name}.json").write_text(json.dumps({k: data[k] for k in ids}))
+    monkeypatch.setenv("KERAS_TRM_CONCEPT_ARC_DIR", str(tmp_path))
+    assert arc.default_concept_arc_dir() == tmp_path and sorted(arc.load_concept_arc()) == ids
+    shutil.copytree(packaged, tmp_path / "copy")
+    assert len(arc.load_concept_arc(tmp_path / "copy")) == 160  # an explicit folder wins over both
+
+
 # ------------------------------------------------------------------------------------------------ tokens
 def test_tokens_layout():
     g = np.array([[3, 0, 9]])
@@ -302,6 +330,7 @@ def test_build_deterministic(tmp_path):
     _build(tmp_path / "c", seed=8)
     a, b, c = (PuzzleDataset(tmp_path / k, "train") for k in "abc")
     assert np.array_equal(a.inputs, b.inputs) and np.array_equal(a.labels, b.labels)
+    assert a.token_dtype == np.uint8 and a.metadata["token_dtype"] == "uint8"  # vocab 12: compact
     assert not np.array_equal(a.inputs, c.inputs)
 
 
