@@ -41,6 +41,24 @@ class BackbonePresetMixin:
         preset_dir = _preset_str(preset_dir)
         super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
         write_spec(self, preset_dir)
+        _fix_metadata_tasks(self, preset_dir)
+
+
+def _fix_metadata_tasks(backbone, preset_dir):
+    """keras-hub lists a task by its first base class (here a mixin); name the TRM tasks themselves."""
+    import json
+
+    from keras_hub.src.models.task import Task
+    from keras_hub.src.utils.preset_utils import METADATA_FILE, list_subclasses
+
+    path = os.path.join(preset_dir, METADATA_FILE)
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        metadata = json.load(f)
+    metadata["tasks"] = sorted({t.__name__ for t in list_subclasses(Task) if t.backbone_cls is type(backbone)})
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(metadata, f, indent=4)
 
 
 class SolverPresetMixin:

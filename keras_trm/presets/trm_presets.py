@@ -79,7 +79,7 @@ _PARAMS = {
     "trm_maze_hard": 6822914,
     "trm_arc_agi_1": 6829058,
     "trm_arc_agi_2": 6829058,
-    "trm_sudoku_4x4": 55746,
+    "trm_sudoku_4x4": 57794,
 }
 
 

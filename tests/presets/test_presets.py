@@ -87,7 +87,7 @@ def test_architecture_preset_loads_by_name_randomly_initialised():
 def test_save_and_load_round_trip(tmp_path, kind):
     solver = tiny_solver()
     spec = PuzzleSpec("custom", [str(i) for i in range(6)], [4, 4], description="tiny test preset",
-                      training={"command": "test", "results": {"x": 1}})
+                      training={"command": "test", "results": {"x": 1}}, halt_max_steps=3)
     model = solver if kind == "solver" else solver.backbone
     save_preset(model, tmp_path / "p", spec)
     for f in ("config.json", "model.weights.h5", "metadata.json", "assets/trm/puzzle_spec.json"):
@@ -96,8 +96,7 @@ def test_save_and_load_round_trip(tmp_path, kind):
     assert not (tmp_path / "p" / "task.weights.h5").exists()  # the carry is not part of a preset
     loaded = TRMPuzzleSolver.from_preset(str(tmp_path / "p"))
     assert loaded.puzzle_spec == spec
-    # From task.json, or for a backbone-only preset from its spec.
-    assert loaded.halt_max_steps == (3 if kind == "solver" else spec.halt_max_steps)
+    assert loaded.halt_max_steps == 3  # from task.json, or for a backbone-only preset from its spec
     x = batch()
     a, b = solver.predict(x, verbose=0), loaded.predict(x, verbose=0)
     np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-6)
@@ -114,8 +113,9 @@ def test_trained_solver_saves_without_its_carry(tmp_path):
     solver.fit(x, x["inputs"], batch_size=8, epochs=1, verbose=0)
     solver.save_to_preset(str(tmp_path / "p"))
     loaded = TRMPuzzleSolver.from_preset(str(tmp_path / "p"))
+    # The trained solver is compiled (XLA on TensorFlow), the loaded one not: float32 rounding differs slightly.
     np.testing.assert_allclose(solver.predict(x, verbose=0)["logits"], loaded.predict(x, verbose=0)["logits"],
-                               atol=1e-6)
+                               atol=1e-4)
 
 
 def test_arc_identifier_table_round_trip(tmp_path):
