@@ -325,6 +325,10 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
             raise ValueError("Call `solver.compile(...)` before `fit`.")
         x, y, sample_weight, carry_size, batch_size = _fixed_size_batches(x, y, sample_weight, batch_size)
         self.build_carry(carry_size)
+        if isinstance(x, keras.utils.PyDataset):
+            # Puzzle samplers shuffle themselves (seeded, resumable); Keras's own shuffling would draw from the
+            # global numpy state, which no checkpoint captures.
+            kwargs.setdefault("shuffle", False)
         return keras.Model.fit(self, x, y, batch_size=batch_size, epochs=epochs, sample_weight=sample_weight, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):

@@ -169,3 +169,16 @@ def test_saved_after_training_loads_without_the_carry_and_predicts_the_same(tmp_
     ours, theirs = solver.predict(x, batch_size=B, verbose=0), restored.predict(x, batch_size=B, verbose=0)
     np.testing.assert_allclose(theirs["logits"], ours["logits"], atol=1e-5)
     assert np.abs(ours["logits"] - before["logits"]).max() > 0  # training changed the model
+
+
+def test_hrm_continue_loss_targets_the_next_steps_q_values():
+    solver = _solver(halt_max_steps=3, no_ACT_continue=False)
+    history = solver.fit(_Batches(1), epochs=1, verbose=0)
+    steps = solver.supervision_steps(np.full((B, L), 1, "int32"), np.zeros((B,), "int32"), num_steps=2)
+    q_cont = ops.convert_to_numpy(steps[0]["q_continue_logits"]).astype("float64")
+    nxt = np.maximum(ops.convert_to_numpy(steps[1]["q_halt_logits"]), ops.convert_to_numpy(steps[1]["q_continue_logits"]))
+    target = 1 / (1 + np.exp(-nxt.astype("float64")))
+    bce = np.maximum(q_cont, 0) - q_cont * target + np.log1p(np.exp(-np.abs(q_cont)))
+    assert history.history["q_continue_loss"][0] == pytest.approx(bce.sum() / B, rel=1e-4)
+    plain = _solver(halt_max_steps=3).fit(_Batches(1), epochs=1, verbose=0)
+    assert "q_continue_loss" not in plain.history
