@@ -270,28 +270,29 @@ def format_solution(tokens, info, shape):
 
 
 def cmd_solve(args):
-    import numpy as np
+    from keras_trm.evaluation.solve import solve_maze, solve_sudoku
 
     puzzle = args.puzzle
     if os.path.exists(puzzle):
         with open(puzzle) as f:
             puzzle = f.read()
-    info = task_info(args.model, args.kind)
-    tokens, shape = parse_puzzle(puzzle, info)
     solver = load_solver(args.model)
+    spec = getattr(solver, "puzzle_spec", None)
+    if args.kind is None and spec is not None and spec.benchmark in ("sudoku", "maze"):
+        info = {"benchmark": spec.benchmark}  # a preset knows its puzzles
+    else:
+        info = task_info(args.model, args.kind)
+    tokens, shape = parse_puzzle(puzzle, info)
     if tokens.shape[0] != solver.backbone.sequence_length:
         raise CLIError(f"the model takes {solver.backbone.sequence_length} cells, the puzzle has {tokens.shape[0]}")
-    x = {"inputs": tokens[None], "puzzle_identifiers": np.zeros((1,), np.int32)}
-    out = solver.solve(x["inputs"], x["puzzle_identifiers"], halt=args.halt)
-    import keras
-
-    pred = np.asarray(keras.ops.convert_to_numpy(out["logits"])).argmax(-1)[0]
-    steps = int(np.asarray(keras.ops.convert_to_numpy(out["steps"]))[0])
-    from keras_trm.evaluation.grids import grid_validity
-
-    valid = bool(grid_validity(pred[None], tokens[None], info["benchmark"], shape)[0])
-    print(format_solution(pred, info, shape))
-    print(f"{'valid' if valid else 'NOT valid'} {info['benchmark']} answer after {steps} supervision steps")
+    solve = solve_sudoku if info["benchmark"] == "sudoku" else solve_maze
+    out = solve(solver, tokens[None], halt=args.halt, tokens=True)
+    print(format_solution(out["tokens"][0], info, shape))
+    valid = bool(out["valid"][0])
+    print(
+        f"{'valid' if valid else 'NOT valid'} {info['benchmark']} answer after {int(out['steps'][0])} supervision "
+        f"steps (confidence {float(out['confidence'][0]):.2f})"
+    )
     return 0 if valid else 3
 
 
@@ -320,17 +321,12 @@ def cmd_publish(args):
     from keras_trm.presets import publish_preset
 
     _need_file(args.model, "model")
-    result = publish_preset(args.model, args.uri) if args.uri else publish_preset(args.model)
-    print(result if result is not None else f"published {args.model}")
-    return 0
-
-
-def _have_publish():
     try:
-        from keras_trm.presets import publish_preset  # noqa: F401
-    except Exception:  # noqa: BLE001
-        return False
-    return True
+        publish_preset(args.model, args.uri)
+    except ValueError as e:  # PresetValidationError names the file and field
+        raise CLIError(str(e)) from e
+    print(f"published {args.model} to {args.uri}")
+    return 0
 
 
 # --------------------------------------------------------------------------------------------- parser
@@ -395,11 +391,10 @@ def build_parser():
                    help="TRMBackbone / solver arguments, e.g. sequence_length=81")
     i.set_defaults(func=cmd_import_official)
 
-    if _have_publish():
-        u = sub.add_parser("publish", help="upload a preset (Kaggle or Hugging Face)")
-        u.add_argument("model", help="preset folder")
-        u.add_argument("uri", nargs="?", default=None, help="kaggle://... or hf://...")
-        u.set_defaults(func=cmd_publish)
+    u = sub.add_parser("publish", help="validate a preset folder and upload it (Kaggle or Hugging Face)")
+    u.add_argument("model", help="preset folder")
+    u.add_argument("uri", help="kaggle://<user>/<model>/keras/<variation> or hf://<user>/<repo>")
+    u.set_defaults(func=cmd_publish)
     return p
 
 

@@ -8,8 +8,7 @@ import pytest
 
 from keras_trm import cli
 
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "official_trm",
-                       "trm_tiny_att")
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "official_trm", "trm_tiny_att")
 
 
 def test_parser_knows_every_subcommand():
@@ -81,3 +80,24 @@ def test_import_official_then_predict(tmp_path):
     logits = keras.ops.convert_to_numpy(solver.predict_on_batch(x)["logits"])
     assert logits.shape == (2, 16, 11) and np.isfinite(logits).all()
     assert len(expected.files) > 0
+
+
+def test_solve_with_the_shipped_preset_needs_no_download(capsys):
+    assert cli.main(["solve", "trm_sudoku_4x4", "1..4........2..1"]) == 0
+    out = capsys.readouterr().out
+    assert "1234\n3412\n4123\n2341" in out and "valid sudoku answer" in out
+
+
+def test_publish_validates_then_uploads(tmp_path, monkeypatch, capsys):
+    import keras_hub
+
+    calls = []
+    monkeypatch.setattr(keras_hub, "upload_preset", lambda uri, path: calls.append((uri, path)))
+    with pytest.raises(SystemExit):
+        cli.main(["publish", str(tmp_path), "kaggle://me/trm/keras/x"])  # an empty folder is not a preset
+    assert calls == []
+    from keras_trm.presets import SHIPPED_PRESET
+
+    preset = os.path.join(os.path.dirname(cli.__file__), "presets", "assets", SHIPPED_PRESET)
+    assert cli.main(["publish", preset, "kaggle://me/trm/keras/x"]) == 0
+    assert calls and calls[0][0] == "kaggle://me/trm/keras/x"
