@@ -67,7 +67,6 @@ def test_build_data_tiny_sudoku(tmp_path, capsys):
     assert e.value.code == 2
 
 
-@pytest.mark.skipif(not os.path.isdir(FIXTURE), reason="official fixtures not present")
 def test_import_official_then_predict(tmp_path):
     import keras
 

@@ -11,8 +11,7 @@ from keras_trm.data.errors import DataFormatError
 from keras_trm.data.transforms import undo_variant
 
 CONCEPT_DIR = arc.default_concept_arc_dir()
-needs_concept = pytest.mark.skipif(not (CONCEPT_DIR / "arc-agi_concept_challenges.json").is_file(),
-                                   reason="ConceptARC files not available")
+needs_concept = pytest.mark.usefixtures()  # ConceptARC ships inside the package: always there
 
 
 def _task(n_train=2, n_test=1, seed=0, shape=(3, 4)):
