@@ -48,7 +48,8 @@ def _value_and_grad(fn, x):
         with tf.GradientTape() as tape:
             tape.watch(t)
             y = keras.ops.sum(fn(t))
-        return y, tape.gradient(y, t)
+        g = tape.gradient(y, t)
+        return y, tf.zeros_like(t) if g is None else g  # None: no path from x to the output
     import torch
 
     t = torch.tensor(x, requires_grad=True)
