@@ -4,6 +4,7 @@ import keras
 from keras import ops
 from keras_hub.models import Task
 
+from keras_trm import backend as trm_backend
 from keras_trm.backend import SolverTrainer
 from keras_trm.models.trm_backbone import TRMBackbone
 from keras_trm.presets.preset_mixin import SolverPresetMixin
@@ -199,10 +200,12 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
         rows = self._puzzle_rows(ops.convert_to_tensor(puzzle_identifiers))
         z_H, z_L = self.backbone.initial_states(ops.shape(token_ids)[0])
         outputs = []
-        for _ in range(num_steps):
-            out = self.backbone.supervision_step(z_H, z_L, token_ids, rows)
-            z_H, z_L = out["z_H"], out["z_L"]
-            outputs.append(out)
+        with trm_backend.no_grad():
+            for _ in range(num_steps):
+                out = self.backbone.supervision_step(z_H, z_L, token_ids, rows)
+                out = {k: ops.stop_gradient(v) for k, v in out.items()}
+                z_H, z_L = out["z_H"], out["z_L"]
+                outputs.append(out)
         return outputs
 
     def _puzzle_rows(self, puzzle_identifiers):
