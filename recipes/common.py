@@ -75,6 +75,7 @@ class TRMConfig:
     eval_batch_size: int = 0  # 0: global_batch_size
     eval_max_examples: int = 0  # cap of test examples in periodic evaluations (0: all); the final one uses all
     tensorboard: bool = True  # logs under <out_dir>/logs when keras_trm.callbacks is available
+    checkpoints: bool = True  # last and best under <out_dir>/checkpoints at every evaluation; a rerun resumes
 
     NAME: ClassVar[str] = "trm"
     SIZES: ClassVar[dict] = {"paper": {}}
@@ -317,7 +318,7 @@ def make_eval_callback(evaluate_fn, steps_per_epoch, logger=print):
     return EvaluateEvery()
 
 
-def optional_callbacks(cfg, test_batches, metadata):
+def optional_callbacks(cfg, test_batches, metadata, solver=None, train_batches=None):
     """TensorBoard (metrics, learning rates, the periodic evaluation, pictures) and checkpoints from
     keras_trm.callbacks; returns (callbacks, initial_epoch) where a run in `out_dir` resumes from its last checkpoint."""
     cbs, initial_epoch = [], 0
@@ -330,6 +331,14 @@ def optional_callbacks(cfg, test_batches, metadata):
         cbs.append(trm_callbacks.TRMTensorBoard(os.path.join(cfg.out_dir, "logs"), update_freq=10,
                                                 examples=test_batches[0], benchmark=benchmark,
                                                 grid_shape=tuple(metadata["grid_shape"]), use_ema=cfg.ema))
+    if cfg.checkpoints and solver is not None:
+        folder = os.path.join(cfg.out_dir, "checkpoints")
+        record = trm_callbacks.restore_latest(solver, train_batches, folder)
+        if record is not None:
+            initial_epoch = int(record["initial_epoch"])
+            print(f"resuming from {folder} at epoch {initial_epoch}")
+        # runs after the evaluation callback, so "best" is judged on the held-out exact accuracy
+        cbs.append(trm_callbacks.TRMCheckpoint(folder, data=train_batches, monitor="val_exact_accuracy", mode="max"))
     return cbs, initial_epoch
 
 
@@ -387,7 +396,7 @@ def run(cfg, build_data, final_evaluation, periodic_evaluation=None, log=print):
 
     evaluator = make_eval_callback(periodic, every, logger=log)
     t1 = time.time()
-    extra, initial_epoch = optional_callbacks(cfg, test, meta)
+    extra, initial_epoch = optional_callbacks(cfg, test, meta, solver=solver, train_batches=train)
     history = solver.fit(train, epochs=keras_epochs, initial_epoch=initial_epoch,
                          verbose=cfg.verbose if cfg.verbose else 0, callbacks=[evaluator] + extra)
     t_fit = time.time() - t1

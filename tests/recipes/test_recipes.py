@@ -84,3 +84,16 @@ def test_arc_tiny_end_to_end(tmp_path):
     _check_run(results, out, "pass@2")
     with open(os.path.join(out, "submission.json")) as f:
         assert len(json.load(f)) == 2  # two held-out tasks
+
+
+def test_a_rerun_resumes_from_the_last_checkpoint(tmp_path, capsys):
+    from recipes import sudoku_extreme
+
+    out = str(tmp_path / "run")
+    sudoku_extreme.main(["--size", "tiny", "--set", f"out_dir={out}"])
+    assert sorted(os.listdir(os.path.join(out, "checkpoints")))[-1] == "ckpt-0000000004.npz"
+    capsys.readouterr()
+    result = sudoku_extreme.main(["--size", "tiny", "--set", f"out_dir={out}", "--set", "max_steps=8"])
+    assert "resuming from" in capsys.readouterr().out
+    assert result["steps"] == 8
+    assert "ckpt-0000000008.npz" in os.listdir(os.path.join(out, "checkpoints"))
