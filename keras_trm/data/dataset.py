@@ -562,6 +562,26 @@ class PuzzleDataset:
 CSV_COLUMNS = ("source", "question", "answer", "rating")
 
 
+def parse_in_chunks(rows, parse, path, selected=None, chunk=65536, n=None):
+    """Feed `rows` (an iterable of parsed CSV rows) to `parse(rows, path, n)` `chunk` at a time, keeping only the
+    row positions in the sorted array `selected` (None: all); yields each chunk's parsed arrays. `n`: the expected
+    grid side (None: the first chunk's)."""
+    buf, si = [], 0
+    for idx, row in enumerate(rows):
+        if selected is not None:
+            if si >= selected.size or selected[si] != idx:
+                continue
+            si += 1
+        buf.append(row)
+        if len(buf) >= chunk:
+            out = parse(buf, path, n)
+            n = out[0].shape[-1]
+            yield out
+            buf = []
+    if buf:
+        yield parse(buf, path, n)
+
+
 def iter_puzzle_csv(path):
     """Yield ``(line, source, question, answer, rating)`` for each data row of a public-schema CSV.
 

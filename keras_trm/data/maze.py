@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from keras_trm.data.dataset import DatasetWriter, iter_puzzle_csv, resolve_csv
+from keras_trm.data.dataset import DatasetWriter, iter_puzzle_csv, parse_in_chunks, resolve_csv
 from keras_trm.data.errors import DataFormatError
 from keras_trm.data.transforms import NUM_DIHEDRAL, dihedral_transform
 
@@ -118,20 +118,7 @@ def read_maze_csv(path, rows_subset=None, chunk=_CHUNK):
     indices to keep (None: all)."""
     path = os.fspath(path)
     sel = None if rows_subset is None else np.asarray(rows_subset)
-    buf, n, si = [], None, 0
-    for idx, row in enumerate(iter_puzzle_csv(path)):
-        if sel is not None:
-            if si >= sel.size or sel[si] != idx:
-                continue
-            si += 1
-        buf.append(row)
-        if len(buf) >= chunk:
-            out = parse_maze_rows(buf, path, n)
-            n = out[0].shape[-1]
-            yield out
-            buf = []
-    if buf:
-        yield parse_maze_rows(buf, path, n)
+    yield from parse_in_chunks(iter_puzzle_csv(path), parse_maze_rows, path, sel, chunk)
 
 
 def build_maze_dataset(root, source=None, *, train_csv=None, test_csv=None, subsample_size=None, aug=False,

@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from keras_trm.data.dataset import DatasetWriter, iter_puzzle_csv, resolve_csv
+from keras_trm.data.dataset import DatasetWriter, iter_puzzle_csv, parse_in_chunks, resolve_csv
 from keras_trm.data.errors import DataFormatError
 
 __all__ = [
@@ -132,25 +132,9 @@ def read_sudoku_csv(path, min_rating=None, rows_subset=None, chunk=_CHUNK, n=Non
         n: expected grid side (default: from the first row).
     """
     path = os.fspath(path)
-    buf, kept = [], 0
     sel = None if rows_subset is None else np.asarray(rows_subset)
-    si = 0
-    for row in iter_puzzle_csv(path):
-        if min_rating is not None and row[4] < min_rating:
-            continue
-        idx, kept = kept, kept + 1
-        if sel is not None:
-            if si >= sel.size or sel[si] != idx:
-                continue
-            si += 1
-        buf.append(row)
-        if len(buf) >= chunk:
-            out = parse_sudoku_rows(buf, path, n)
-            n = out[0].shape[-1]
-            yield out
-            buf = []
-    if buf:
-        yield parse_sudoku_rows(buf, path, n)
+    rows = (row for row in iter_puzzle_csv(path) if min_rating is None or row[4] >= min_rating)
+    yield from parse_in_chunks(rows, parse_sudoku_rows, path, sel, chunk, n)
 
 
 def _count_rows(path, min_rating):
