@@ -175,6 +175,8 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
             run = ops.logical_not(halted)
 
             def keep(new, old):
+                if not halt:  # every row runs every step: nothing to mask
+                    return new
                 mask = ops.reshape(run, (-1,) + (1,) * (len(new.shape) - 1))
                 return ops.where(mask, new, old)
 
