@@ -37,7 +37,7 @@ def test_trm_learns_4x4_sudoku_to_95_percent_exact(sudoku4):
     solver.compile(learning_rate=3e-3, weight_decay=0.1, puzzle_emb_learning_rate=3e-3, puzzle_emb_weight_decay=0.1,
                    warmup_steps=50)  # fmt: skip
     history = solver.fit(PuzzleBatches(train, batch_size=64, seed=0, steps_per_epoch=TRAIN_STEPS), verbose=0)
-    assert history.history["loss"][-1] < history.history["loss"][0] if len(history.history["loss"]) > 1 else True
+    assert history.history["exact_accuracy"][-1] > 0.5  # training-time metric on rows that halted
 
     batches = PuzzleBatches(test, batch_size=64, mode="eval")
     preds, inputs, labels = [], [], []
