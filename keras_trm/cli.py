@@ -118,9 +118,12 @@ def _progress(total, desc):
 # --------------------------------------------------------------------------------------------- build-data
 def cmd_build_data(args):
     from keras_trm.data import build_arc_dataset, build_maze_dataset, build_sudoku_dataset
+    from keras_trm.data.arc import OFFICIAL_SEED
 
     if os.path.exists(os.path.join(args.out, "metadata.json")) and not args.overwrite:
         raise CLIError(f"{args.out} already holds a dataset; pass --overwrite to replace it")
+    if args.seed is None:
+        args.seed = OFFICIAL_SEED if args.kind == "arc" else 0
     if args.kind == "arc":
         build_arc_dataset(args.out, subset=args.subset, num_variants=args.num_variants,
                           include_concept_arc=not args.no_concept_arc, seed=args.seed, task_limit=args.task_limit,
@@ -353,7 +356,8 @@ def build_parser():
     b.add_argument("--task-limit", type=int, default=None, help="arc: first N tasks of each source")
     b.add_argument("--no-concept-arc", action="store_true", help="arc: leave ConceptARC out")
     b.add_argument("--concept-arc-dir", default=None, help="arc: folder of the ConceptARC JSON files")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=None,
+                   help="default: 42 for arc (the official ARC build's seed), 0 for sudoku and maze")
     b.add_argument("--overwrite", action="store_true")
     b.set_defaults(func=cmd_build_data)
 

