@@ -1,11 +1,19 @@
 """Shared test setup. The backend is chosen by KERAS_BACKEND before pytest starts (CI runs the suite once per backend)."""
 
+import importlib.util
 import os
+import sys
+import types
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+
+if importlib.util.find_spec("grain") is None:
+    # keras-hub's TestCase (keras_hub/src/tests/test_case.py) imports grain for its preprocessing-pipeline checks,
+    # which keras-trm does not use; an empty module stands in so that its model helpers can be imported.
+    sys.modules["grain"] = types.ModuleType("grain")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OFFICIAL_FIXTURES = FIXTURES / "official_trm"

@@ -58,11 +58,11 @@ class TRMBlock(keras.layers.Layer):
         # h: (B, S, D)
         if self.mlp_t:
             ht = ops.transpose(h, (0, 2, 1))  # (B, D, S)
-            ht = rms_norm(ht + self.token_mixer(ht), self.norm_epsilon)
+            ht = rms_norm(ht + self.token_mixer(ht), self.norm_epsilon, self.compute_dtype)
             h = ops.transpose(ht, (0, 2, 1))
         else:
-            h = rms_norm(h + self.token_mixer(h, rotary=rotary), self.norm_epsilon)
-        return rms_norm(h + self.mlp(h), self.norm_epsilon)
+            h = rms_norm(h + self.token_mixer(h, rotary=rotary), self.norm_epsilon, self.compute_dtype)
+        return rms_norm(h + self.mlp(h), self.norm_epsilon, self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -52,9 +52,9 @@ class ReasoningModule(keras.layers.Layer):
             for i in range(num_layers)
         ]
 
-    def build(self, input_shape):
+    def build(self, h_shape, injection_shape=None):
         for block in self.blocks:
-            block.build(input_shape)
+            block.build(h_shape)
         self.built = True
 
     def call(self, h, injection, rotary=None):

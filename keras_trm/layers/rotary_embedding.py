@@ -40,6 +40,7 @@ class RotaryEmbedding(keras.layers.Layer):
 
     def call(self, x):
         # x: (B, S, H, head_dim)
+        x = ops.cast(x, self.compute_dtype)
         seq_len = ops.shape(x)[1]
         cos = ops.cast(ops.convert_to_tensor(self._cos)[:seq_len], x.dtype)
         sin = ops.cast(ops.convert_to_tensor(self._sin)[:seq_len], x.dtype)

@@ -100,11 +100,13 @@ class TRMBackbone(BackbonePresetMixin, Backbone):
             dtype=dtype,
             name="lm_head",
         )
+        # The halting head computes in float32 whatever the policy; a per-layer policy map (quantization) still applies.
+        q_head_dtype = dtype if isinstance(dtype, keras.dtype_policies.DTypePolicyMap) else "float32"
         self.q_head = keras.layers.Dense(
             2,
             kernel_initializer="zeros",
             bias_initializer=keras.initializers.Constant(-5.0),
-            dtype="float32",
+            dtype=q_head_dtype,
             name="q_head",
         )
         self.puzzle_emb_positions = P
