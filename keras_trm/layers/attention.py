@@ -21,7 +21,9 @@ class TRMAttention(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> y = TRMAttention(64, 4)(np.ones((2, 10, 64), "float32"))  # (2, 10, 64)
+    >>> y = TRMAttention(64, 4)(np.ones((2, 10, 64), "float32"))
+    >>> tuple(y.shape)
+    (2, 10, 64)
     """
 
     def __init__(self, hidden_dim, num_heads, **kwargs):

@@ -26,6 +26,8 @@ class TRMBlock(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> y = TRMBlock(64, 4)(np.ones((2, 10, 64), "float32"))
+    >>> tuple(y.shape)
+    (2, 10, 64)
     """
 
     def __init__(

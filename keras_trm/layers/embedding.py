@@ -24,7 +24,10 @@ class PuzzleEmbedding(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> rows = PuzzleEmbedding(num_identifiers=5, embedding_dim=64)(np.array([0, 3]))  # (2, 64)
+    >>> import keras
+    >>> rows = PuzzleEmbedding(num_identifiers=5, embedding_dim=64)(np.array([0, 3]))
+    >>> tuple(rows.shape), float(np.abs(keras.ops.convert_to_numpy(rows)).max())   # every row starts at zero
+    ((2, 64), 0.0)
     """
 
     def __init__(self, num_identifiers, embedding_dim, **kwargs):
@@ -73,7 +76,9 @@ class TRMInputEmbedding(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> emb = TRMInputEmbedding(11, 64, sequence_length=16, puzzle_emb_len=4, puzzle_emb_ndim=64)
-    >>> x = emb(np.ones((2, 16), "int32"), np.zeros((2, 64), "float32"))  # (2, 20, 64)
+    >>> x = emb(np.ones((2, 16), "int32"), np.zeros((2, 64), "float32"))   # P = 4 puzzle positions, then L = 16
+    >>> tuple(x.shape)
+    (2, 20, 64)
     """
 
     def __init__(

@@ -16,7 +16,9 @@ class ReasoningModule(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> f = ReasoningModule(num_layers=2, hidden_dim=64, num_heads=4)
-    >>> z = f(np.zeros((2, 10, 64), "float32"), np.ones((2, 10, 64), "float32"))
+    >>> z = f(np.zeros((2, 10, 64), "float32"), np.ones((2, 10, 64), "float32"))   # f(h, injection)
+    >>> tuple(z.shape)
+    (2, 10, 64)
     """
 
     def __init__(

@@ -37,6 +37,8 @@ class TRMRecursion(keras.layers.Layer):
     >>> rec = TRMRecursion(hidden_dim=64, num_heads=4, num_layers=2, H_cycles=2, L_cycles=3, sequence_length=20)
     >>> x = np.ones((2, 20, 64), "float32")
     >>> z_H, z_L = rec(np.zeros_like(x), np.zeros_like(x), x)
+    >>> tuple(z_H.shape), tuple(z_L.shape)
+    ((2, 20, 64), (2, 20, 64))
     """
 
     def __init__(

@@ -20,7 +20,12 @@ class RotaryEmbedding(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> rope = RotaryEmbedding(head_dim=8, max_positions=20)
-    >>> q = rope(np.ones((2, 20, 4, 8), "float32"))  # (B, S, heads, head_dim)
+    >>> import keras
+    >>> q = keras.ops.convert_to_numpy(rope(np.ones((2, 20, 4, 8), "float32")))  # (B, S, heads, head_dim)
+    >>> q.shape
+    (2, 20, 4, 8)
+    >>> bool(np.allclose(q[:, 0], 1.0)), bool(np.allclose(q[:, 1], 1.0))   # position 0 is not rotated, 1 is
+    (True, False)
     """
 
     def __init__(self, head_dim, max_positions, theta=10000.0, **kwargs):

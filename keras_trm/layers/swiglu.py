@@ -25,7 +25,11 @@ class SwiGLU(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> y = SwiGLU(width=64, expansion=4)(np.ones((2, 5, 64), "float32"))  # (2, 5, 64)
+    >>> y = SwiGLU(width=64, expansion=4)(np.ones((2, 5, 64), "float32"))
+    >>> tuple(y.shape)
+    (2, 5, 64)
+    >>> swiglu_intermediate_dim(64, 4)   # round(4 * 64 * 2 / 3) = 171, up to a multiple of 256
+    256
     """
 
     def __init__(self, width, expansion=4.0, **kwargs):

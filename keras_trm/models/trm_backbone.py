@@ -46,11 +46,11 @@ class TRMBackbone(BackbonePresetMixin, Backbone):
     >>> import numpy as np
     >>> backbone = TRMBackbone(vocabulary_size=11, sequence_length=16, hidden_dim=64, num_heads=4, num_layers=2,
     ...                        H_cycles=2, L_cycles=3, num_puzzle_identifiers=5, puzzle_emb_len=4)
-    >>> z_H, z_L = backbone.initial_states(2)
+    >>> z_H, z_L = (keras.ops.convert_to_numpy(z) for z in backbone.initial_states(2))   # (B, P + L, D) each
     >>> out = backbone({"z_H": z_H, "z_L": z_L, "inputs": np.ones((2, 16), "int32"),
     ...                 "puzzle_identifiers": np.array([1, 2], "int32")})
-    >>> out["logits"].shape
-    (2, 16, 11)
+    >>> {name: tuple(value.shape) for name, value in sorted(out.items())}
+    {'logits': (2, 16, 11), 'q_continue_logits': (2,), 'q_halt_logits': (2,), 'z_H': (2, 20, 64), 'z_L': (2, 20, 64)}
     """
 
     def __init__(
