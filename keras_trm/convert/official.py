@@ -185,7 +185,7 @@ def _official_shape(var, transpose):
     return shape[::-1] if transpose else shape
 
 
-def import_official_checkpoint(path, arch_config, **overrides):
+def import_official_checkpoint(path, arch_config, dataset=None, **overrides):
     """Build a `TRMPuzzleSolver` carrying the weights of an official checkpoint.
 
     Args:
@@ -193,6 +193,11 @@ def import_official_checkpoint(path, arch_config, **overrides):
         arch_config: the official `arch` settings: a dict with the keys of an official run's all_config.yaml `arch`
             section (`hidden_size`, `H_cycles`, `L_cycles`, `pos_encodings`, `mlp_t`, ...), or the path of that
             yaml file, or of a config.json with those keys.
+        dataset: optional root of the build the checkpoint was trained on (for ARC: `build_arc_dataset`, which
+            numbers the puzzles as the official builder does, so row k of the checkpoint's puzzle table is the
+            trained embedding of identifier k). Gives `sequence_length` and `vocabulary_size`, must have as many
+            identifiers as the table has rows, and becomes the solver's `puzzle_spec` (its identifier table:
+            `solve_arc` then runs a task of the build with that task's trained variants).
         **overrides: `TRMBackbone` arguments to set (e.g. `sequence_length` when the settings do not give `seq_len`
             and the checkpoint cannot tell it), and solver arguments `halt_max_steps`, `halt_exploration_prob`,
             `loss`.
@@ -209,6 +214,10 @@ def import_official_checkpoint(path, arch_config, **overrides):
 
     config = load_official_arch_config(arch_config)
     weights = load_official_state_dict(path)
+    if dataset is not None:
+        meta = _check_dataset_matches(dataset, weights, path)
+        overrides.setdefault("sequence_length", int(meta["seq_len"]))
+        overrides.setdefault("vocabulary_size", int(meta["vocab_size"]))
     solver_keys = ("halt_max_steps", "halt_exploration_prob", "loss", "no_ACT_continue")
     solver_kwargs = {k: overrides.pop(k) for k in solver_keys if k in overrides}
     backbone = TRMBackbone(**backbone_kwargs_from_official(config, weights, **overrides))
@@ -220,4 +229,23 @@ def import_official_checkpoint(path, arch_config, **overrides):
         no_ACT_continue=bool(solver_kwargs.get("no_ACT_continue", config.get("no_ACT_continue", True))),
         loss=solver_kwargs.get("loss", _official_loss_type(config)),
     )
+    if dataset is not None:
+        from keras_trm.presets.puzzle_spec import PuzzleSpec
+
+        solver.backbone.puzzle_spec = PuzzleSpec.from_dataset(dataset)
     return solver
+
+
+def _check_dataset_matches(dataset, weights, path):
+    """metadata.json of ``dataset``; raises ValueError unless it has one identifier per puzzle-table row."""
+    from keras_trm.data.dataset import read_metadata
+
+    meta = read_metadata(os.fspath(dataset))
+    table = weights.get("puzzle_emb.weights")
+    if table is not None and int(table.shape[0]) != int(meta["num_puzzle_identifiers"]):
+        raise ValueError(
+            f"{os.path.join(os.fspath(dataset), 'metadata.json')}: field 'num_puzzle_identifiers': "
+            f"{meta['num_puzzle_identifiers']} identifiers, but the puzzle table 'puzzle_emb.weights' of "
+            f"{os.fspath(path)} has {table.shape[0]} rows (trained on another build?)"
+        )
+    return meta
