@@ -6,10 +6,13 @@ logit is positive. Each answer comes with its confidence, sigmoid(halt logit) (t
 answer is right), and the number of supervision steps it used.
 
 Example:
-    >>> # from keras_trm import TRMPuzzleSolver
-    >>> # solver = TRMPuzzleSolver.from_preset("trm_sudoku_4x4")        # trained, shipped in the package
-    >>> # out = solve_sudoku(solver, "1.....3..1.....4")                # n*n characters, '.' or '0' blank
-    >>> # out["grids"][0], out["valid"][0], out["confidence"][0], out["steps"][0]
+    >>> from keras_trm import TRMPuzzleSolver
+    >>> solver = TRMPuzzleSolver.from_preset("trm_sudoku_4x4")        # trained, shipped in the package
+    >>> out = solve_sudoku(solver, "1.....3..1.....4")                # n*n characters, '.' or '0' blank
+    >>> out["grids"][0].tolist()
+    [[1, 3, 4, 2], [2, 4, 3, 1], [4, 1, 2, 3], [3, 2, 1, 4]]
+    >>> out["strings"][0], bool(out["valid"][0]), bool(out["confidence"][0] > 0.5), int(out["steps"][0])
+    ('1342243141233214', True, True, 4)
 """
 
 from __future__ import annotations

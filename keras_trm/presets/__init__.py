@@ -4,8 +4,12 @@ Example:
     >>> from keras_trm import TRMPuzzleSolver
     >>> sorted(TRMPuzzleSolver.presets)[:2]
     ['trm_arc_agi_1', 'trm_arc_agi_2']
-    >>> # solver = TRMPuzzleSolver.from_preset("trm_sudoku_4x4")   # trained, shipped in the package
-    >>> # solver.save_to_preset("my_preset"); publish_preset("my_preset", "kaggle://me/trm/keras/my_preset")
+    >>> solver = TRMPuzzleSolver.from_preset("trm_sudoku_4x4")   # trained, shipped in the package
+    >>> solver.puzzle_spec.benchmark, solver.puzzle_spec.grid_shape, is_architecture_only("trm_sudoku_4x4")
+    ('sudoku', [4, 4], False)
+    >>> solver.save_to_preset("my_preset")                         # a local keras-hub preset folder
+    >>> validate_preset("my_preset").seq_len     # what publish_preset(folder, "kaggle://...") checks first
+    16
 """
 
 from keras_trm.presets.puzzle_spec import PuzzleSpec

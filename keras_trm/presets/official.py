@@ -17,7 +17,31 @@ def import_official_to_preset(checkpoint, arch_config, preset_dir, spec=None, de
         **overrides: `TRMBackbone` / solver arguments (see `import_official_checkpoint`).
 
     Example:
-    >>> # import_official_to_preset("step_0", "all_config.yaml", "trm_arc_verification", spec=PuzzleSpec.from_dataset(d))
+    An official-format checkpoint of a tiny model, written here with torch (a real run's `step_N` file and its
+    `all_config.yaml` are read the same way; ARC builds pass `spec=PuzzleSpec.from_dataset(root)`):
+
+    >>> import keras, numpy as np, torch
+    >>> from keras_trm import TRMBackbone
+    >>> from keras_trm.convert.official import official_key_for_variables
+    >>> from keras_trm.presets import validate_preset
+    >>> tiny = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, num_layers=1,
+    ...                    H_cycles=1, L_cycles=2, puzzle_emb_len=1)
+    >>> keys = official_key_for_variables(tiny)           # e.g. "lm_head.weight"; official linears are (out, in)
+    >>> def official(v):
+    ...     w = keras.ops.convert_to_numpy(v)
+    ...     return torch.tensor(w.T.copy() if v.path.endswith("kernel") else w)
+    >>> torch.save({keys[id(v)]: official(v) for v in tiny.weights if id(v) in keys}, "step_0")
+    >>> arch = {"hidden_size": 16, "num_heads": 2, "L_layers": 1, "H_cycles": 1, "L_cycles": 2, "puzzle_emb_len": 1,
+    ...         "vocab_size": 6, "seq_len": 16, "halt_max_steps": 2}   # the `arch` section of all_config.yaml
+    >>> solver = import_official_to_preset("step_0", arch, "trm_official_tiny")
+    >>> spec = validate_preset("trm_official_tiny")       # 16 tokens, vocabulary 6: taken for 4x4 Sudoku
+    >>> spec.benchmark, spec.grid_shape, spec.description, solver.halt_max_steps
+    ('sudoku', [4, 4], 'Official TRM checkpoint step_0 imported with keras_trm.', 2)
+    >>> loaded = TRMBackbone.from_preset("trm_official_tiny")
+    >>> same = [np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    ...         for a, b in zip(loaded.weights, tiny.weights)]
+    >>> len(same), all(same)                              # every weight came back, transposed back
+    (11, True)
     """
     from keras_trm.convert.official import import_official_checkpoint
     from keras_trm.presets.preset_utils import save_preset

@@ -13,10 +13,27 @@ It can be a local folder, a `kaggle://` or `hf://` handle (downloaded by keras-h
 (`TRMBackbone.presets`).
 
 Example:
-    >>> # solver.save_to_preset("my_preset")          # the spec travels with backbone.puzzle_spec
-    >>> # save_preset(solver, "my_preset", PuzzleSpec.sudoku(9))
-    >>> # solver = TRMPuzzleSolver.from_preset("my_preset"); solver.puzzle_spec.vocabulary
-    >>> # publish_preset("my_preset", "kaggle://me/trm/keras/my_preset")
+    >>> import os
+    >>> from keras_trm import TRMPuzzleSolver
+    >>> solver = TRMPuzzleSolver.from_preset("trm_sudoku_4x4")   # trained, shipped in the package
+    >>> save_preset(solver, "my_preset")                          # the spec travels with backbone.puzzle_spec
+    'my_preset'
+    >>> sorted(os.listdir("my_preset"))
+    ['assets', 'config.json', 'metadata.json', 'model.weights.h5', 'task.json']
+    >>> validate_preset("my_preset").vocabulary                   # what publish_preset checks before uploading
+    ['<pad>', '<blank>', '1', '2', '3', '4']
+    >>> TRMPuzzleSolver.from_preset("my_preset").puzzle_spec.grid_shape
+    [4, 4]
+    >>> is_architecture_only("trm_sudoku_att"), is_architecture_only("my_preset")
+    (True, False)
+
+    A broken folder is refused before anything is uploaded:
+
+    >>> os.remove(os.path.join("my_preset", "model.weights.h5"))
+    >>> publish_preset("my_preset", "kaggle://me/trm/keras/my_preset")
+    Traceback (most recent call last):
+    ...
+    keras_trm.presets.preset_utils.PresetValidationError: model.weights.h5: missing (the spec does not say ...)
 """
 
 from __future__ import annotations
