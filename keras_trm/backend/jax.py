@@ -43,22 +43,16 @@ class SolverTrainer:
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         step, rows = self._prepare(trainable, non_trainable, x, y, sample_weight)
         (loss, (out, parts)), (grads, row_grads) = self._loss_and_grads(trainable, non_trainable, step, rows)
-        optimizer_mapping = list(zip(self.optimizer.variables, optimizer_vars))
-        with StatelessScope(state_mapping=optimizer_mapping):
-            iteration = ops.convert_to_tensor(self.optimizer.iterations)
-        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
-
         mapping = list(zip(self.trainable_variables, trainable))
         mapping += list(zip(self.non_trainable_variables, non_trainable))
         mapping += list(zip(self.metrics_variables, metrics_vars))
+        mapping += list(zip(self.optimizer.variables, optimizer_vars))
         with StatelessScope(state_mapping=mapping) as scope:
             table = self.backbone.puzzle_embedding_table
-            if table is not None:
-                new_table = self._new_puzzle_table(
-                    ops.convert_to_tensor(table), step["puzzle_identifiers"], row_grads, iteration
-                )
-                table.assign(new_table)
+            if table is not None:  # reads the step count of optimizer_vars, before stateless_apply below counts it
+                table.assign(self._new_puzzle_table(ops.convert_to_tensor(table), step["puzzle_identifiers"], row_grads))
             logs = self._end_step(step, out, parts, loss)
+        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
         non_trainable = [scope.get_current_value(v) for v in self.non_trainable_variables]
         metrics_vars = [scope.get_current_value(v) for v in self.metrics_variables]
         return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)

@@ -39,11 +39,10 @@ class SolverTrainer:
         step = self._begin_step(x, y, sample_weight)
         rows = self._puzzle_rows(step["puzzle_identifiers"])
         loss, out, parts, grads, row_grads = self._loss_and_grads(step, rows)
-        iteration = ops.convert_to_tensor(self.optimizer.iterations)
-        self.optimizer.apply(grads, self.trainable_variables)
         table = self.backbone.puzzle_embedding_table
-        if table is not None:
-            table.assign(self._new_puzzle_table(table.value, step["puzzle_identifiers"], row_grads, iteration))
+        if table is not None:  # first, as the official trainer does: it reads the step count before apply counts it
+            table.assign(self._new_puzzle_table(table.value, step["puzzle_identifiers"], row_grads))
+        self.optimizer.apply(grads, self.trainable_variables)
         return self._end_step(step, out, parts, loss)
 
     def compute_gradients(self, x, y, sample_weight=None):

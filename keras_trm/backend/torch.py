@@ -33,11 +33,10 @@ class SolverTrainer:
             rows = self._puzzle_rows(step["puzzle_identifiers"])
         loss, out, parts, grads, row_grads = self._loss_and_grads(step, rows)
         with torch.no_grad():
-            iteration = self.optimizer.iterations.value.clone()
-            self.optimizer.apply(grads, self.trainable_variables)
             table = self.backbone.puzzle_embedding_table
-            if table is not None:
-                table.assign(self._new_puzzle_table(table.value, step["puzzle_identifiers"], row_grads, iteration))
+            if table is not None:  # first, as the official trainer does: it reads the step count before apply
+                table.assign(self._new_puzzle_table(table.value, step["puzzle_identifiers"], row_grads))
+            self.optimizer.apply(grads, self.trainable_variables)
             out = {k: v.detach() for k, v in out.items()}
             return self._end_step(step, out, parts, loss)
 

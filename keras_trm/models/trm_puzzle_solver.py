@@ -317,11 +317,15 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
         self._update_metrics(parts, outputs, counted, steps, step["sample_weight"])
         return self.get_metrics_result()
 
-    def _new_puzzle_table(self, table, ids, row_grads, iteration):
-        """Sign-SGD on the batch's rows of the puzzle-embedding table; returns the new table value."""
+    def _new_puzzle_table(self, table, ids, row_grads):
+        """Sign-SGD on the batch's rows of the puzzle-embedding table; returns the new table value.
+
+        Call it before `optimizer.apply` of the same step: the rate is the schedule's at the main optimizer's
+        iteration count, which `apply` increments (the official trainer uses one step number for both).
+        """
         opt = self.embedding_optimizer
         ids = ops.cast(ids, "int32")
-        rows = opt.new_rows(table, ids, row_grads, opt.learning_rate_at(iteration))
+        rows = opt.new_rows(table, ids, row_grads, opt.learning_rate_at(self.optimizer.iterations))
         return ops.scatter_update(table, ops.expand_dims(ids, -1), rows)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, sample_weight=None, **kwargs):

@@ -40,8 +40,15 @@ class AdamATan2(keras.optimizers.Optimizer):
 
     Weight decay goes through Keras's own decoupled mechanism, so
     `exclude_from_weight_decay` works as for `AdamW`. Learning-rate schedules,
-    `use_ema`/`ema_momentum`, clipping and the other standard optimizer
-    arguments are accepted as usual. TensorFlow's sparse `IndexedSlices`
+    clipping and the other standard optimizer arguments are accepted as usual.
+
+    `use_ema=True` keeps the official EMA (`EMAHelper` of the TRM code): the
+    average starts at the weights before the first update and every step, the
+    first included, does
+    `average <- ema_momentum * average + (1 - ema_momentum) * weight`.
+    (Keras's own optimizers instead copy the weights at the first step.)
+
+    TensorFlow's sparse `IndexedSlices`
     gradients (embedding layers) are densified, so the update equals the dense
     one.
 
@@ -103,6 +110,22 @@ class AdamATan2(keras.optimizers.Optimizer):
         self._momentums, self._velocities = self.add_optimizer_variables(
             var_list, ["momentum", "velocity"]
         )
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        if self.use_ema:  # the official average starts at the weights before the first update
+            first = ops.equal(self.iterations, 0)
+            for variable, average in zip(self._trainable_variables, self._model_variables_moving_average):
+                if average is not None:
+                    average.assign(ops.where(first, ops.convert_to_tensor(variable), ops.convert_to_tensor(average)))
+        super()._backend_apply_gradients(grads, trainable_variables)
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        if not self.use_ema:
+            return
+        momentum = self.ema_momentum
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:  # every step, the first included (Keras's own skips the first)
+                average.assign(momentum * average + (1.0 - momentum) * variable)
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype

@@ -117,10 +117,11 @@ def test_adam_atan2_ema():
     for step_grads in grads:
         opt.apply([ops.convert_to_tensor(g) for g in step_grads], variables)
         values.append([to_np(v) for v in variables])
-    # Keras EMA: the first update copies the weights, then avg = 0.9 avg + 0.1 w.
+    # The official EMA: the average starts at the weights before the first update, then avg = 0.9 avg + 0.1 w at
+    # every step (Keras's own optimizers copy the weights at the first step instead).
     for i in range(len(params)):
-        avg = values[0][i].astype(np.float64)
-        for step_values in values[1:]:
+        avg = np.asarray(params[i], np.float64)
+        for step_values in values:
             avg = 0.9 * avg + 0.1 * step_values[i]
         np.testing.assert_allclose(to_np(opt._model_variables_moving_average[i]), avg, rtol=1e-5, atol=1e-6)
     opt.finalize_variable_values(variables)
