@@ -66,11 +66,25 @@ def data_parallel(devices=None):
     Raises:
         NotImplementedError: on TensorFlow (use `tf_strategy`) and PyTorch (not supported; see the module doc).
 
-    Example (JAX):
+    Example (any backend: what each one supports):
+
     >>> import keras
-    >>> if keras.backend.backend() == "jax":
-    ...     keras.distribution.set_distribution(data_parallel())
-    ...     keras.distribution.set_distribution(None)
+    >>> backend = keras.backend.backend()
+    >>> def refused(make):
+    ...     try:
+    ...         make()
+    ...     except NotImplementedError:
+    ...         return True
+    ...     return False
+    >>> refused(data_parallel) == (backend != "jax")            # keras.distribution: JAX only
+    True
+    >>> refused(tf_strategy) == (backend != "tensorflow")       # TensorFlow: one replica
+    True
+    >>> if backend == "jax":
+    ...     distribution = data_parallel(1)                     # the first device; data_parallel() takes them all
+    ...     check_batch_size(8, distribution)                   # raises ValueError unless 8 rows split evenly
+    ...     keras.distribution.set_distribution(distribution)   # then build, compile and fit the solver ...
+    ...     keras.distribution.set_distribution(None)           # ... and go back to one device
     """
     backend = keras.backend.backend()
     if backend != "jax":

@@ -22,12 +22,36 @@ in an order drawn from numpy's global RNG, which no checkpoint captures). With
 `save_freq=<steps>` a checkpoint taken mid-epoch resumes at the start of that epoch's data (its first batches are
 seen twice); to checkpoint every N steps exactly, give `PuzzleBatches(steps_per_epoch=N)` and save every epoch.
 
-Example:
-    >>> # solver.compile(...); data = PuzzleBatches(PuzzleDataset(root, "train"), 768, seed=0, steps_per_epoch=1000)
-    >>> # ckpt = TRMCheckpoint("runs/sudoku/ckpt", data=data, monitor="val_exact_accuracy")
-    >>> # state = restore_latest(solver, data, "runs/sudoku/ckpt")        # None on a fresh run
-    >>> # solver.fit(data, epochs=50, initial_epoch=state["initial_epoch"] if state else 0,
-    >>> #            shuffle=False, validation_data=val, callbacks=[EMAEvaluation(), ckpt])
+Example (a tiny solver on a few generated 4x4 Sudoku: two epochs, then a resume in a fresh solver):
+
+    >>> from keras_trm.data import PuzzleBatches, PuzzleDataset, build_sudoku_dataset, make_small_sudoku_csv
+    >>> from keras_trm.models import TRMBackbone, TRMPuzzleSolver
+    >>> _ = make_small_sudoku_csv("csv", n=4, train_count=16, test_count=4, seed=0)
+    >>> build_sudoku_dataset("sudoku4", train_csv="csv/train.csv", test_csv="csv/test.csv", progress=False)
+    'sudoku4'
+    >>> def tiny_solver():
+    ...     backbone = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, num_layers=1,
+    ...                            H_cycles=1, L_cycles=1, puzzle_emb_len=1)
+    ...     solver = TRMPuzzleSolver(backbone, halt_max_steps=2)
+    ...     solver.compile(learning_rate=1e-3, warmup_steps=2)
+    ...     return solver
+    >>> def train_data():
+    ...     return PuzzleBatches(PuzzleDataset("sudoku4", "train"), 8, seed=0, steps_per_epoch=2)
+    >>> solver, data = tiny_solver(), train_data()
+    >>> print(restore_latest(solver, data, "run/ckpt"))             # a fresh run: nothing to resume
+    None
+    >>> _ = solver.fit(data, epochs=2, shuffle=False, verbose=0, callbacks=[TRMCheckpoint("run/ckpt", data=data)])
+    >>> sorted(os.listdir("run/ckpt"))                              # one per epoch (2 steps each), the last 2 kept
+    ['ckpt-0000000002.npz', 'ckpt-0000000004.npz']
+    >>> solver, data = tiny_solver(), train_data()                  # later, in a new process: resume
+    >>> state = restore_latest(solver, data, "run/ckpt")
+    >>> state["initial_epoch"], state["step"], data.epoch
+    (2, 4, 2)
+    >>> _ = solver.fit(data, epochs=3, initial_epoch=state["initial_epoch"], shuffle=False, verbose=0,
+    ...                callbacks=[TRMCheckpoint("run/ckpt", data=data)])
+    >>> meta = read_meta(latest_checkpoint("run/ckpt"))
+    >>> meta["epoch"], meta["step"], meta["data"]["epoch"]
+    (3, 6, 3)
 """
 
 import glob

@@ -5,11 +5,33 @@ needs TensorFlow (works the same under KERAS_BACKEND=jax, tensorflow or torch). 
 `train/` (per-step and per-epoch training metrics, `learning_rate`, `puzzle_emb_learning_rate`) and `eval/`
 (validation metrics without the `val_` prefix, extra evaluation scalars such as `pass@2`, and images).
 
-Example:
-    >>> # tb = TRMTensorBoard("runs/sudoku/tb", examples=val[0], benchmark="sudoku", grid_shape=(9, 9),
-    >>> #                     eval_fn=arc_pass_at_k(evaluator, test_batches))
-    >>> # solver.fit(train, epochs=50, validation_data=val, callbacks=[EMAEvaluation(), tb])
-    >>> # then: tensorboard --logdir runs/sudoku/tb
+Example (a tiny solver, one epoch on a few generated 4x4 Sudoku; for ARC pass `eval_fn=arc_pass_at_k(evaluator,
+test_batches)`, and `EMAEvaluation()` with `compile(use_ema=True)` to draw with the EMA weights):
+
+    >>> from keras_trm.data import PuzzleBatches, PuzzleDataset, build_sudoku_dataset, make_small_sudoku_csv
+    >>> from keras_trm.models import TRMBackbone, TRMPuzzleSolver
+    >>> _ = make_small_sudoku_csv("csv", n=4, train_count=16, test_count=4, seed=0)
+    >>> _ = build_sudoku_dataset("sudoku4", train_csv="csv/train.csv", test_csv="csv/test.csv", progress=False)
+    >>> train = PuzzleBatches(PuzzleDataset("sudoku4", "train"), 8, seed=0, steps_per_epoch=2)
+    >>> val = PuzzleBatches(PuzzleDataset("sudoku4", "test"), 4, mode="eval")
+    >>> solver = TRMPuzzleSolver(TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2,
+    ...                                      num_layers=1, H_cycles=1, L_cycles=1, puzzle_emb_len=1), halt_max_steps=2)
+    >>> solver.compile(learning_rate=1e-3, warmup_steps=2)
+    >>> tb = TRMTensorBoard("runs/sudoku/tb", examples=val[0], benchmark="sudoku", grid_shape=(4, 4),
+    ...                     use_ema=False, eval_fn=lambda solver: {"my_score": 0.25})
+    >>> _ = solver.fit(train, epochs=1, validation_data=val, shuffle=False, verbose=0, callbacks=[tb])
+
+    Then `tensorboard --logdir runs/sudoku/tb` shows (read back here with tensorboard's own reader):
+
+    >>> from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    >>> train_events = EventAccumulator("runs/sudoku/tb/train").Reload()
+    >>> sorted(tag for tag in train_events.Tags()["scalars"] if not tag.startswith("batch_"))  # and batch_*
+    ['epoch_accuracy', 'epoch_exact_accuracy', 'epoch_lm_loss', 'epoch_loss', 'epoch_q_halt_accuracy',
+     'epoch_q_halt_loss', 'epoch_steps', 'learning_rate', 'puzzle_emb_learning_rate']
+    >>> eval_events = EventAccumulator("runs/sudoku/tb/eval").Reload()
+    >>> sorted(eval_events.Tags()["scalars"]), sorted(eval_events.Tags()["images"])
+    (['accuracy', 'exact_accuracy', 'lm_loss', 'loss', 'my_score', 'q_halt_accuracy', 'q_halt_loss', 'steps'],
+     ['evolution', 'predictions'])
 """
 
 import io
@@ -28,9 +50,12 @@ class SummaryWriter:
     """Minimal TensorBoard event writer (scalars and RGB images) without TensorFlow.
 
     Example:
-        >>> import tempfile
-        >>> w = SummaryWriter(tempfile.mkdtemp())
+        >>> w = SummaryWriter("logs")
         >>> w.scalar("loss", 0.5, step=1); w.image("picture", np.zeros((4, 4, 3), "uint8"), step=1); w.close()
+        >>> from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        >>> events = EventAccumulator("logs").Reload()                 # what TensorBoard reads
+        >>> events.Tags()["scalars"], events.Tags()["images"], events.Scalars("loss")[0].value
+        (['loss'], ['picture'], 0.5)
     """
 
     def __init__(self, log_dir):
