@@ -456,8 +456,17 @@ class PuzzleDataset:
     index arrays are loaded into RAM, they are small), ``extras`` (dict or None).
 
     Example:
-        >>> # ds = PuzzleDataset("data/sudoku-extreme-1k-aug-1000", "train"); ds.inputs[0]  # -> int32 (81,)
-        >>> # ds.token_dtype, ds.inputs.raw.dtype  # -> uint8 on disk
+        >>> from keras_trm.data import build_sudoku_dataset, make_small_sudoku_csv
+        >>> _ = make_small_sudoku_csv("csv", n=4, train_count=10, test_count=3, seed=0)
+        >>> root = build_sudoku_dataset("sudoku4", train_csv="csv/train.csv", test_csv="csv/test.csv", num_aug=3,
+        ...                             progress=False)
+        >>> ds = PuzzleDataset(root, "train")
+        >>> ds.inputs
+        TokenArray(shape=(40, 16), stored as uint8, read as int32)
+        >>> str(ds.token_dtype), str(ds.inputs.raw.dtype), str(ds.inputs[0].dtype), ds.inputs[0].shape
+        ('uint8', 'uint8', 'int32', (16,))
+        >>> len(ds.group_indices) - 1, len(ds.puzzle_identifiers)   # 10 groups: each puzzle and 3 augmentations
+        (10, 40)
     """
 
     def __init__(self, root, split="train"):

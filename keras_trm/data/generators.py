@@ -19,11 +19,9 @@ fixed neighbour order) with ``o``; ``rating`` = its number of moves. Splits are 
 Everything is deterministic for a seed (candidate ``i`` uses ``SeedSequence(seed).spawn``), also with ``workers > 1``.
 
 Example:
-    >>> import tempfile, os
-    >>> d = tempfile.mkdtemp()
-    >>> info = make_small_sudoku_csv(os.path.join(d, "s"), n=4, train_count=20, test_count=5, seed=0)
-    >>> info["train"]["count"], info["test"]["count"]
-    (20, 5)
+    >>> info = make_small_sudoku_csv("sudoku-csv", n=4, train_count=20, test_count=5, seed=0)
+    >>> info["train"]["count"], info["test"]["count"], info["train"]["path"]
+    (20, 5, 'sudoku-csv/train.csv')
 """
 
 from __future__ import annotations

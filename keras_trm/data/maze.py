@@ -131,7 +131,13 @@ def build_maze_dataset(root, source=None, *, train_csv=None, test_csv=None, subs
         subsample_size: random train rows kept. aug: 8 dihedral puzzles per train maze.
 
     Example:
-        >>> # build_maze_dataset("data/maze-8", "data/maze-8-csv", aug=True, progress=False)
+        >>> from keras_trm.data import PuzzleDataset, make_small_maze_csv
+        >>> _ = make_small_maze_csv("maze-8-csv", n=8, train_count=4, test_count=2, seed=0)   # offline generator
+        >>> build_maze_dataset("maze-8", "maze-8-csv", aug=True, progress=False)
+        'maze-8'
+        >>> train = PuzzleDataset("maze-8", "train")
+        >>> train.inputs.shape, train.metadata["vocabulary"]      # 4 mazes x 8 dihedral versions, 8 x 8 cells
+        ((32, 64), ['<pad>', '#', ' ', 'S', 'G', 'o'])
     """
     from tqdm.auto import tqdm
 

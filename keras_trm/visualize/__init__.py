@@ -4,8 +4,10 @@ Example:
     >>> import numpy as np
     >>> from keras_trm.visualize import render_maze, save_png
     >>> picture = render_maze(np.array([3, 5, 5, 1, 1, 4]), 2, 3)
-    >>> picture.shape
-    (25, 37, 3)
+    >>> picture.shape, str(picture.dtype)
+    ((25, 37, 3), 'uint8')
+    >>> save_png(picture, "pictures/maze.png").stat().st_size > 0
+    True
 """
 
 from keras_trm.visualize.render import (

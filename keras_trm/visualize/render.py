@@ -9,8 +9,10 @@ Example:
     >>> a = render_arc_grid([[0, 1], [2, 3]]); a.shape, a[8, 24].tolist()      # cell (0, 1) is blue
     ((33, 33, 3), [0, 116, 217])
     >>> row = render_puzzle_row([a, a], ["puzzle", "answer"])
-    >>> row.dtype, row.shape[2]
-    (dtype('uint8'), 3)
+    >>> str(row.dtype), row.shape[2]
+    ('uint8', 3)
+    >>> str(save_png(row, "row.png"))
+    'row.png'
 """
 
 from pathlib import Path
