@@ -182,3 +182,30 @@ def test_hrm_continue_loss_targets_the_next_steps_q_values():
     assert history.history["q_continue_loss"][0] == pytest.approx(bce.sum() / B, rel=1e-4)
     plain = _solver(halt_max_steps=3).fit(_Batches(1), epochs=1, verbose=0)
     assert "q_continue_loss" not in plain.history
+
+
+@pytest.mark.parametrize("size", [14, 6])
+def test_fine_tuning_resize_rules(size):
+    """`keep` (default) keeps the trained rows of the old identifiers; `official` makes every row the old mean."""
+    from keras_trm.presets import resize_puzzle_embeddings
+
+    solver = _solver()
+    old = ops.convert_to_numpy(solver.backbone.puzzle_embedding_table)
+    old[:] = np.random.default_rng(0).normal(size=old.shape)
+    solver.backbone.puzzle_embedding_table.assign(old)
+    mean = old.mean(0, keepdims=True)
+    kept = ops.convert_to_numpy(resize_puzzle_embeddings(solver, size).backbone.puzzle_embedding_table)
+    n = min(size, len(old))
+    np.testing.assert_array_equal(kept[:n], old[:n])
+    np.testing.assert_allclose(kept[n:], np.repeat(mean, size - n, 0), rtol=1e-6)
+    official = resize_puzzle_embeddings(solver, size, rule="official")
+    assert isinstance(official, TRMPuzzleSolver) and official.halt_max_steps == solver.halt_max_steps
+    table = ops.convert_to_numpy(official.backbone.puzzle_embedding_table)
+    np.testing.assert_allclose(table, np.repeat(mean, size, 0), rtol=1e-6)
+    # every other weight is copied
+    x = {"inputs": np.ones((B, L), "int32"), "puzzle_identifiers": np.zeros((B,), "int32")}
+    official.backbone.puzzle_embedding_table.assign(np.resize(old, table.shape))
+    solver.backbone.puzzle_embedding_table.assign(old)
+    np.testing.assert_allclose(solver.predict(x, verbose=0)["logits"], official.predict(x, verbose=0)["logits"], atol=1e-5)
+    with pytest.raises(ValueError, match="rule"):
+        resize_puzzle_embeddings(solver, size, rule="zeros")
