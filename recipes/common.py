@@ -217,21 +217,47 @@ def compile_solver(solver, cfg, total_steps):
     return solver
 
 
-def schedule(cfg, train_ds):
-    """(total optimizer steps, steps per Keras epoch = per evaluation, Keras epochs).
+def train_group_passes(cfg):
+    """Group permutations per pass of the training sampler: the official `epochs_per_iter` (= eval_interval)."""
+    return 1 if cfg.max_steps > 0 else cfg.eval_interval
 
-    One official epoch is one pass over the training groups: groups x mean examples per puzzle / batch steps.
+
+def official_schedule(epochs, eval_interval, num_groups, mean_puzzle_examples, global_batch_size,
+                      batches_per_iteration):
+    """(optimizer steps, steps per evaluation, evaluations) of the official trainer (pretrain.py).
+
+    It stops updating at `total_steps = int(epochs * groups * mean_puzzle_examples / global_batch_size)` and runs
+    `epochs // eval_interval` iterations, each one pass of the sampler over `eval_interval` concatenated group
+    permutations (one partial batch dropped per iteration) followed by one evaluation.
+
+    Example:
+    >>> official_schedule(50000, 5000, 1000, 1.0, 768, batches_per_iteration=5000 * 1000 // 768)
+    (65100, 6510, 10)
+    """
+    if epochs % eval_interval:
+        raise ValueError(f"eval_interval ({eval_interval}) must divide epochs ({epochs}), as in the official trainer")
+    iterations = epochs // eval_interval
+    total_steps = int(epochs * num_groups * mean_puzzle_examples / global_batch_size)
+    return min(total_steps, iterations * batches_per_iteration), batches_per_iteration, iterations
+
+
+def schedule(cfg, train):
+    """(total optimizer steps, steps per Keras epoch = per evaluation, Keras epochs) for training on `train`.
+
+    `train` is the training split's train-mode `PuzzleBatches` with `group_passes=train_group_passes(cfg)`, so
+    that one of its passes is one official iteration. With `epochs` this is `official_schedule`: a Keras epoch is
+    one iteration (the batches of the sampler's first pass; passes have the same length whenever every puzzle
+    has one example, as in Sudoku and Maze, and differ by a few cut batches otherwise). When `total_steps` ends
+    training before the last iteration, the run stops there (the official loop would repeat the same evaluation).
+    With `max_steps`, that many steps with an evaluation every `eval_every_steps`.
     """
     if cfg.max_steps > 0:
         total = int(cfg.max_steps)
-        every = int(cfg.eval_every_steps) if cfg.eval_every_steps > 0 else total
-    else:
-        mean = train_ds.num_examples / max(train_ds.num_puzzles, 1)
-        per_epoch = train_ds.num_groups * mean / cfg.global_batch_size
-        total = max(1, int(cfg.epochs * per_epoch))
-        every = max(1, int(cfg.eval_interval * per_epoch))
-    every = min(every, total)
-    return total, every, math.ceil(total / every)
+        every = min(int(cfg.eval_every_steps) if cfg.eval_every_steps > 0 else total, total)
+        return total, every, math.ceil(total / every)
+    ds = train.dataset
+    return official_schedule(cfg.epochs, cfg.eval_interval, ds.num_groups, ds.num_examples / max(ds.num_puzzles, 1),
+                             cfg.global_batch_size, train.steps_per_epoch)
 
 
 # --------------------------------------------------------------------------------------------- predicting
@@ -300,16 +326,24 @@ class _PeriodicEvaluation:
         return report
 
 
-def make_eval_callback(evaluate_fn, steps_per_epoch, logger=print):
-    """A keras Callback running `evaluate_fn()` at each epoch end; its `.reports` lists the results."""
+def make_eval_callback(evaluate_fn, steps_per_epoch, logger=print, total_steps=None):
+    """A keras Callback running `evaluate_fn()` at each epoch end (its `.reports` lists the results) and ending
+    training after `total_steps` optimizer steps."""
     Base = _keras_callback_base()
     periodic = _PeriodicEvaluation(evaluate_fn, logger)
 
     class EvaluateEvery(Base):
         reports = periodic.reports
 
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if total_steps is not None and self.epoch * steps_per_epoch + batch + 1 >= total_steps:
+                self.model.stop_training = True
+
         def on_epoch_end(self, epoch, logs=None):
-            report = periodic(epoch, (epoch + 1) * steps_per_epoch)
+            report = periodic(epoch, min((epoch + 1) * steps_per_epoch, total_steps or float("inf")))
             if logs is not None:
                 for k, v in report.items():
                     if isinstance(v, float):
@@ -378,7 +412,10 @@ def run(cfg, build_data, final_evaluation, periodic_evaluation=None, log=print):
     t_data = time.time() - t0
     meta = read_metadata(cfg.data_dir)
     train_ds, test_ds = PuzzleDataset(cfg.data_dir, "train"), PuzzleDataset(cfg.data_dir, "test")
-    total, every, keras_epochs = schedule(cfg, train_ds)
+    train = PuzzleBatches(train_ds, cfg.global_batch_size, mode="train", seed=cfg.seed,
+                          group_passes=train_group_passes(cfg))
+    total, every, keras_epochs = schedule(cfg, train)
+    train.steps_per_epoch = every
     log(f"{cfg.NAME} ({cfg.variant or 'default'}, size {cfg.size}) on {keras.backend.backend()}: "
         f"{train_ds.num_examples} train / {test_ds.num_examples} test examples, seq_len {meta['seq_len']}, "
         f"{total} steps of batch {cfg.global_batch_size}, evaluation every {every}")
@@ -386,7 +423,6 @@ def run(cfg, build_data, final_evaluation, periodic_evaluation=None, log=print):
     solver = build_solver(cfg, meta)
     compile_solver(solver, cfg, total)
     log(f"model: {solver.backbone.count_params():,} parameters (puzzle-embedding table included)")
-    train = PuzzleBatches(train_ds, cfg.global_batch_size, mode="train", seed=cfg.seed, steps_per_epoch=every)
     test = PuzzleBatches(test_ds, cfg.eval_batch_size, mode="eval")
     periodic_evaluation = periodic_evaluation or final_evaluation
 
@@ -394,7 +430,7 @@ def run(cfg, build_data, final_evaluation, periodic_evaluation=None, log=print):
         with ema_weights(solver, cfg.ema):
             return periodic_evaluation(solver, cfg, cfg.data_dir, test, max_examples=cfg.eval_max_examples)
 
-    evaluator = make_eval_callback(periodic, every, logger=log)
+    evaluator = make_eval_callback(periodic, every, logger=log, total_steps=total)
     t1 = time.time()
     extra, initial_epoch = optional_callbacks(cfg, test, meta, solver=solver, train_batches=train)
     history = solver.fit(train, epochs=keras_epochs, initial_epoch=initial_epoch,
@@ -466,4 +502,5 @@ def recipe_main(cls, build_data, final_evaluation, argv=None, periodic_evaluatio
 
 
 __all__ = ["TRMConfig", "make_config", "parse_config", "build_solver", "compile_solver", "schedule",
+           "official_schedule", "train_group_passes",
            "predict_batches", "evaluate_grids", "format_report", "run", "save_model", "recipe_main", "field"]

@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from recipes import arc_agi_1, arc_agi_2, common, maze_hard, sudoku_extreme
@@ -97,3 +98,55 @@ def test_a_rerun_resumes_from_the_last_checkpoint(tmp_path, capsys):
     assert "resuming from" in capsys.readouterr().out
     assert result["steps"] == 8
     assert "ckpt-0000000008.npz" in os.listdir(os.path.join(out, "checkpoints"))
+
+
+def _train_split(puzzle_sizes_per_group):
+    """A stand-in for a built training split: only its index arrays (what the sampler and the schedule read)."""
+    from types import SimpleNamespace
+
+    sizes = [s for group in puzzle_sizes_per_group for s in group]
+    puzzle_indices = np.concatenate([[0], np.cumsum(sizes)])
+    group_indices = np.concatenate([[0], np.cumsum([len(g) for g in puzzle_sizes_per_group])])
+    return SimpleNamespace(root="stub", puzzle_indices=puzzle_indices, group_indices=group_indices,
+                           num_groups=len(puzzle_sizes_per_group), num_puzzles=len(sizes), num_examples=int(sum(sizes)))
+
+
+# Per paper recipe: its training split's structure (the counts depend only on the groups and on the examples of the
+# puzzles a group holds) and the official numbers worked out by hand from pretrain.py:
+#   total_steps = int(epochs * groups * mean_puzzle_examples / global_batch_size); evaluations = epochs // eval_interval;
+#   each iteration serves the full batches of eval_interval group permutations (one partial batch dropped).
+PAPER_SCHEDULES = {
+    # 1000 puzzles x 1001 variants, one example each (only the groups matter): 1000 groups of 1 example.
+    # total int(50000 * 1000 / 768) = 65104; per iteration 5000 * 1000 // 768 = 6510 (6510.4); 10 x 6510 < 65104
+    "sudoku_extreme": (sudoku_extreme.SudokuConfig, [[1]] * 1000, (65100, 6510, 10)),
+    # 1000 mazes, one example each: the same numbers
+    "maze_hard": (maze_hard.MazeConfig, [[1]] * 1000, (65100, 6510, 10)),
+    # ARC tasks of 4 examples (768 is a multiple: no batch cuts a puzzle), 3 groups of 1, 2 and 3 variants:
+    # mean 4, total int(100000 * 3 * 4 / 768) = 1562; per iteration 10000 * 3 * 4 // 768 = 156 (156.25); 10 x 156
+    "arc_agi_1": (arc_agi_1.ARCConfig, [[4], [4, 4], [4, 4, 4]], (1560, 156, 10)),
+    # tasks of 2 examples, 3 groups of 5, 1 and 2 variants: total int(100000 * 3 * 2 / 768) = 781; per iteration
+    # 10000 * 3 * 2 // 768 = 78 (78.125); 10 x 78
+    "arc_agi_2": (arc_agi_2.ARC2Config, [[2] * 5, [2], [2, 2]], (780, 78, 10)),
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(PAPER_SCHEDULES))
+def test_paper_recipes_train_and_evaluate_as_often_as_the_official_trainer(recipe):
+    from keras_trm.data import PuzzleBatches
+
+    cls, groups, expected = PAPER_SCHEDULES[recipe]
+    cfg = cls()
+    assert (cfg.max_steps, cfg.global_batch_size) == (0, 768)
+    train = PuzzleBatches(_train_split(groups), cfg.global_batch_size, mode="train", seed=cfg.seed,
+                          group_passes=common.train_group_passes(cfg))
+    assert train.group_passes == cfg.eval_interval
+    assert common.schedule(cfg, train) == expected
+
+
+def test_official_total_steps_can_end_training_before_the_last_iteration():
+    # one group of an 8-example task and one of three 1-example variants: mean (8 + 3) / 4 = 2.75, so
+    # total_steps = int(100000 * 2 * 2.75 / 768) = 716, while each of the 10 iterations serves about
+    # 10000 * 9 / 768 = 117 batches
+    assert common.official_schedule(100000, 10000, 2, 2.75, 768, batches_per_iteration=117) == (716, 117, 10)
+    with pytest.raises(ValueError, match="divide"):
+        common.official_schedule(100000, 30000, 2, 2.75, 768, batches_per_iteration=117)
