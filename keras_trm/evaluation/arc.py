@@ -65,7 +65,7 @@ class ARCEvaluator:
             ident = int(ident)
             if not 0 < ident < len(self.identifier_names):
                 raise ValueError(f"transform given for unknown puzzle identifier {ident}")
-            self._task_of[ident] = self.identifier_names[ident].rsplit("|", 1)[0]
+            self._task_of[ident] = arc_data.task_id_of(self.identifier_names[ident])
             self._transform[ident] = (int(tid), check_colour_permutation(cmap))
         self.tasks = {}
         for task_id, task in tasks.items():

@@ -261,7 +261,7 @@ def solve_arc(solver, task, task_id=None, num_variants=None, batch_size=64, halt
     inputs = np.stack(rows).astype(np.int32)
     out = run_solver(solver, inputs, np.asarray(model_ids, np.int32), batch_size=batch_size, halt=halt)
 
-    names = ["<blank>"] + [f"{task_id}|{k}" for k in range(len(variants))]
+    names = ["<blank>"] + [arc_data.variant_name(task_id, tid, cmap) for _, tid, cmap in variants]
     transforms = {k + 1: (tid, cmap) for k, (_, tid, cmap) in enumerate(variants)}
     tests = [{"input": x.tolist(), "output": (y if y is not None else x).tolist()}
              for x, y in zip(test_inputs, test_outputs)]

@@ -27,6 +27,8 @@ from typing import Optional
 
 import numpy as np
 
+from keras_trm.data.arc import task_id_of
+
 FORMAT_VERSION = 1
 SPEC_DIR = "assets/trm"
 SPEC_FILE = f"{SPEC_DIR}/puzzle_spec.json"
@@ -124,7 +126,7 @@ class PuzzleSpec:
             return []
         out = []
         for ident, name in enumerate(self.identifiers):
-            if ident and name.rsplit("|", 1)[0] == task_id and ident in self.transforms:
+            if ident and task_id_of(name) == task_id and ident in self.transforms:
                 tid, cmap = self.transforms[ident]
                 out.append((ident, int(tid), np.asarray(cmap, np.int64)))
         return out

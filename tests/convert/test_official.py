@@ -156,8 +156,6 @@ def test_arc_checkpoint_with_our_build_uses_its_trained_rows(arc_build, tmp_path
     assert solver.puzzle_spec.identifiers == ds.identifiers
 
 
-@pytest.mark.xfail(strict=True, reason="PuzzleSpec.variants_of (keras_trm/presets/puzzle_spec.py) still takes a name's "
-                   "task as name.rsplit('|', 1)[0]; official names need keras_trm.data.arc.task_id_of(name)")
 def test_solve_arc_on_a_task_of_the_build_uses_its_variants(arc_build, tmp_path, monkeypatch):
     from keras_trm.data import PuzzleDataset
     from keras_trm.data import arc

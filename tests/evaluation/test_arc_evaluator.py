@@ -106,9 +106,10 @@ def _mix():
                             {"input": A_in2.tolist(), "output": A_out2.tolist()}]},
              "B": {"test": [{"input": B_in.tolist(), "output": B_out.tolist()}]},
              "C": {"test": [{"input": C_in.tolist(), "output": C_out.tolist()}]}}
-    names = ["<blank>"] + [f"{t}|{v}" for t in "ABC" for v in range(6)]
-    # identifier 1 + 6*task + v; variant v uses tid v % 8 and colour map CMAP for odd v
+    # identifier 1 + 6*task + v; variant v uses tid v % 8 and colour map CMAP for odd v; official names
     transforms = {1 + 6 * t + v: (v, CMAP if v % 2 else IDENTITY) for t in range(3) for v in range(6)}
+    names = ["<blank>"] + [arc.variant_name(t, *transforms[1 + 6 * i + v]) if v else t
+                           for i, t in enumerate("ABC") for v in range(6)]
     w1, w2, w3, w4 = _grid(21), _grid(22), _grid(23, (5, 5)), _grid(24, (1, 1))
     rows = [
         # A, input 1: right x2, wrong x3 -> right ranked 2nd

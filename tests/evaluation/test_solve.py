@@ -7,6 +7,7 @@ import pytest
 from keras_trm import TRMBackbone, TRMPuzzleSolver
 from keras_trm.data import arc as arc_data
 from keras_trm.data.transforms import apply_variant
+
 from keras_trm.evaluation.solve import run_solver, solve_arc, solve_maze, solve_sudoku
 from keras_trm.presets import PuzzleSpec
 
@@ -167,13 +168,13 @@ def test_arc_oracle_through_known_variants_scores_pass_at_1():
     rng = np.random.default_rng(1)
     variants = {1: (0, np.arange(10)), 2: (3, np.concatenate([[0], rng.permutation(9) + 1])),
                 3: (6, np.concatenate([[0], rng.permutation(9) + 1])), 4: (0, np.arange(10))}
-    names = ["<blank>", "t|0", "t|1", "t|2", "other|0"]
+    names = ["<blank>"] + [arc_data.variant_name("t", *variants[i]) if i in (2, 3) else "t" for i in (1, 2, 3)] + ["other"]
     spec = PuzzleSpec.arc("arc-agi-1", identifiers=names, transforms=variants, description="x")
     oracle = OracleSolver(_arc_oracle(task, rule, variants), vocab=12, spec=spec)
     out = solve_arc(oracle, task, task_id="t", batch_size=4)
     assert out["num_variants"] == 3
     used = np.concatenate([c[3] for c in oracle.calls])
-    assert sorted(set(used.tolist()) - {0}) == [1, 2, 3]  # the task's own identifiers, not "other|0"
+    assert sorted(set(used.tolist()) - {0}) == [1, 2, 3]  # the task's own identifiers, not "other"
     assert out["pass@1"] == 1.0 and out["pass@2"] == 1.0
     assert out["attempts"][0][0] == task["test"][0]["output"]
     assert out["attempts"][1][0] == task["test"][1]["output"]

@@ -97,7 +97,7 @@ def test_arc_preset_needs_its_identifier_table(tmp_path):
     d = save_preset(backbone, str(tmp_path / "arc"), spec)
     with pytest.raises(PresetValidationError, match="identifiers.json"):
         validate_preset(d, load_weights=False)
-    spec.identifiers = ["<blank>", "t|0"]  # 2 names for 3 rows
+    spec.identifiers = ["<blank>", "t"]  # 2 names for 3 rows
     spec.transforms = {1: (0, np.arange(10))}
     spec.save(d)
     with pytest.raises(PresetValidationError) as err:
