@@ -36,22 +36,22 @@ Example (a tiny solver on a few generated 4x4 Sudoku: two epochs, then a resume 
     ...     solver.compile(learning_rate=1e-3, warmup_steps=2)
     ...     return solver
     >>> def train_data():
-    ...     return PuzzleBatches(PuzzleDataset("sudoku4", "train"), 8, seed=0, steps_per_epoch=2)
+    ...     return PuzzleBatches(PuzzleDataset("sudoku4", "train"), 8, seed=0, steps_per_epoch=3)
     >>> solver, data = tiny_solver(), train_data()
     >>> print(restore_latest(solver, data, "run/ckpt"))             # a fresh run: nothing to resume
     None
     >>> _ = solver.fit(data, epochs=2, shuffle=False, verbose=0, callbacks=[TRMCheckpoint("run/ckpt", data=data)])
-    >>> sorted(os.listdir("run/ckpt"))                              # one per epoch (2 steps each), the last 2 kept
-    ['ckpt-0000000002.npz', 'ckpt-0000000004.npz']
+    >>> sorted(os.listdir("run/ckpt"))                              # one per epoch (3 steps each), the last 2 kept
+    ['ckpt-0000000003.npz', 'ckpt-0000000006.npz']
     >>> solver, data = tiny_solver(), train_data()                  # later, in a new process: resume
     >>> state = restore_latest(solver, data, "run/ckpt")
     >>> state["initial_epoch"], state["step"], data.epoch
-    (2, 4, 2)
+    (2, 6, 2)
     >>> _ = solver.fit(data, epochs=3, initial_epoch=state["initial_epoch"], shuffle=False, verbose=0,
     ...                callbacks=[TRMCheckpoint("run/ckpt", data=data)])
     >>> meta = read_meta(latest_checkpoint("run/ckpt"))
     >>> meta["epoch"], meta["step"], meta["data"]["epoch"]
-    (3, 6, 3)
+    (3, 9, 3)
 """
 
 import glob

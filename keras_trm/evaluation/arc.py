@@ -14,7 +14,10 @@ Example (a one-task table; the "model" answers every variant with the true outpu
     >>> x, y = np.array([[1, 2]]), np.array([[3], [4]])
     >>> tasks = {"t": {"test": [{"input": x.tolist(), "output": y.tolist()}]}}
     >>> cmap = np.array([0, 2, 1, 4, 3, 5, 6, 7, 8, 9])
-    >>> ev = ARCEvaluator(["<blank>", "t|0", "t|1"], {1: (0, np.arange(10)), 2: (1, cmap)}, tasks)
+    >>> names = ["<blank>", "t", arc.variant_name("t", 1, cmap)]    # official names: the task, then its variants
+    >>> names[2]
+    't|||t1|||0214356789'
+    >>> ev = ARCEvaluator(names, {1: (0, np.arange(10)), 2: (1, cmap)}, tasks)
     >>> inp = np.stack([arc.grid_to_tokens(x), arc.grid_to_tokens(apply_variant(x, 1, cmap))])
     >>> out = np.stack([arc.grid_to_tokens(y), arc.grid_to_tokens(apply_variant(y, 1, cmap))])
     >>> ev.update(out, np.zeros(2), np.array([1, 2]), inp)

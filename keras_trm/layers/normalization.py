@@ -12,11 +12,11 @@ def rms_norm(x, epsilon=1e-5, dtype=None):
         dtype: dtype of the result; a layer passes its `compute_dtype`. Default: x's dtype.
 
     Example:
-    >>> import numpy as np
+    >>> import keras, numpy as np
     >>> y = rms_norm(np.array([[2.0, -2.0, 2.0]], "float32"))
-    >>> np.round(np.asarray(y), 4).tolist()
+    >>> np.round(keras.ops.convert_to_numpy(y), 4).tolist()
     [[1.0, -1.0, 1.0]]
-    >>> str(rms_norm(np.ones((1, 4), "float32"), dtype="bfloat16").dtype)
+    >>> keras.backend.standardize_dtype(rms_norm(np.ones((1, 4), "float32"), dtype="bfloat16").dtype)
     'bfloat16'
     """
     dtype = dtype or x.dtype
