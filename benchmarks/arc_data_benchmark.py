@@ -51,7 +51,7 @@ def _loadavg():
 def _current_rss_mb():
     try:
         with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError, IndexError):  # not Linux
         return _rss_mb()
 
@@ -82,8 +82,11 @@ class PeakRSS:
         return False
 
     def as_dict(self):
-        return {"rss_before_mb": round(self.before_mb, 1), "peak_rss_mb": round(self.peak_mb, 1),
-                "peak_rss_increase_mb": round(self.peak_mb - self.before_mb, 1)}
+        return {
+            "rss_before_mb": round(self.before_mb, 1),
+            "peak_rss_mb": round(self.peak_mb, 1),
+            "peak_rss_increase_mb": round(self.peak_mb - self.before_mb, 1),
+        }
 
 
 def disk_bytes(root):
@@ -115,8 +118,9 @@ def sampler_speed(root, split, mode, batch_size, batches, seed=0):
     if mode == "train":  # a small fraction has too few groups for one batch per pass: repeat the group permutation
         passes = max(1, -(-4 * batch_size // max(1, int(ds.num_groups * ds.num_examples / ds.num_puzzles))))
     t0 = time.perf_counter()
-    loader = PuzzleBatches(ds, batch_size, mode=mode, seed=seed, group_passes=passes,
-                           steps_per_epoch=batches if mode == "train" else None)
+    loader = PuzzleBatches(
+        ds, batch_size, mode=mode, seed=seed, group_passes=passes, steps_per_epoch=batches if mode == "train" else None
+    )
     setup = time.perf_counter() - t0
     n = min(batches, len(loader))
     t0 = time.perf_counter()
@@ -124,8 +128,15 @@ def sampler_speed(root, split, mode, batch_size, batches, seed=0):
         x, y, w = loader[i]
     dt = time.perf_counter() - t0
     assert x["inputs"].dtype.name == "int32" and y.dtype.name == "int32"
-    out = {"split": split, "mode": mode, "batch_size": batch_size, "batches": n,
-           "batches_per_s": round(n / dt, 2), "examples_per_s": round(n * batch_size / dt), "setup_s": round(setup, 3)}
+    out = {
+        "split": split,
+        "mode": mode,
+        "batch_size": batch_size,
+        "batches": n,
+        "batches_per_s": round(n / dt, 2),
+        "examples_per_s": round(n * batch_size / dt),
+        "setup_s": round(setup, 3),
+    }
     if mode == "train":
         out["group_passes"] = passes
     return out
@@ -173,8 +184,16 @@ def arc_benchmark(args):
         free = shutil.disk_usage(os.path.dirname(os.path.abspath(out))).free
         with PeakRSS() as mem:
             t0, c0 = time.perf_counter(), _cpu_s()
-            arc.build_arc_dataset(out, "arc-agi-1", num_variants=variants, include_concept_arc=True, seed=0,
-                                  task_limit=limit, progress=False, overwrite=True)
+            arc.build_arc_dataset(
+                out,
+                "arc-agi-1",
+                num_variants=variants,
+                include_concept_arc=True,
+                seed=0,
+                task_limit=limit,
+                progress=False,
+                overwrite=True,
+            )
             build_s, cpu_s = time.perf_counter() - t0, _cpu_s() - c0
         with open(os.path.join(out, "metadata.json")) as f:
             meta = json.load(f)
@@ -183,26 +202,44 @@ def arc_benchmark(args):
         puzzles = meta["splits"]["train"]["puzzles"]
         disk = disk_bytes(out)
         result = {
-            "build": {"tasks": n_tasks, "task_limit_per_source": limit, "num_variants": variants,
-                      "puzzles": puzzles, "variants_per_task": round(puzzles / n_tasks, 1),
-                      "train_examples": n_train, "test_examples": n_test, "token_dtype": meta.get("token_dtype"),
-                      "format_version": meta["format_version"], "seconds": round(build_s, 1),
-                      "cpu_seconds": round(cpu_s, 1), "load_average_1min": _loadavg(),
-                      "examples_per_s": round((n_train + n_test) / build_s), "disk_gib": round(disk / 2 ** 30, 3),
-                      "disk_free_before_gib": round(free / 2 ** 30, 1), **mem.as_dict(),
-                      "process_peak_rss_mb": round(_rss_mb(), 1)},
+            "build": {
+                "tasks": n_tasks,
+                "task_limit_per_source": limit,
+                "num_variants": variants,
+                "puzzles": puzzles,
+                "variants_per_task": round(puzzles / n_tasks, 1),
+                "train_examples": n_train,
+                "test_examples": n_test,
+                "token_dtype": meta.get("token_dtype"),
+                "format_version": meta["format_version"],
+                "seconds": round(build_s, 1),
+                "cpu_seconds": round(cpu_s, 1),
+                "load_average_1min": _loadavg(),
+                "examples_per_s": round((n_train + n_test) / build_s),
+                "disk_gib": round(disk / 2**30, 3),
+                "disk_free_before_gib": round(free / 2**30, 1),
+                **mem.as_dict(),
+                "process_peak_rss_mb": round(_rss_mb(), 1),
+            },
         }
         if limit is not None:
             ftr, fte, ftasks = full_build_examples()
             per_task = puzzles / n_tasks
             total = (ftr + fte) * per_task
             result["extrapolated_full_build"] = {
-                "tasks": ftasks, "examples": round(total), "minutes": round(build_s * total / (n_train + n_test) / 60, 1),
+                "tasks": ftasks,
+                "examples": round(total),
+                "minutes": round(build_s * total / (n_train + n_test) / 60, 1),
                 "cpu_minutes": round(cpu_s * total / (n_train + n_test) / 60, 1),
-                "disk_gib": round(disk * total / (n_train + n_test) / 2 ** 30, 1),
-                "note": "peak memory is bounded by one task group, so about the same as measured"}
-        speeds = {"warm": [sampler_speed(out, "train", "train", batch_size, batches),
-                           sampler_speed(out, "test", "eval", batch_size, batches)]}
+                "disk_gib": round(disk * total / (n_train + n_test) / 2**30, 1),
+                "note": "peak memory is bounded by one task group, so about the same as measured",
+            }
+        speeds = {
+            "warm": [
+                sampler_speed(out, "train", "train", batch_size, batches),
+                sampler_speed(out, "test", "eval", batch_size, batches),
+            ]
+        }
         if getattr(args, "arc_cold", True) and evict_from_page_cache(out):
             speeds["cold"] = [sampler_speed(out, "train", "train", batch_size, batches, seed=1)]
             evict_from_page_cache(out)
@@ -216,8 +253,9 @@ def arc_benchmark(args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task-limit", dest="arc_task_limit", type=int, default=16,
-                    help="tasks per source (ignored with --full)")
+    ap.add_argument(
+        "--task-limit", dest="arc_task_limit", type=int, default=16, help="tasks per source (ignored with --full)"
+    )
     ap.add_argument("--full", dest="arc_full", action="store_true", help="build all tasks (about 7 GiB of disk)")
     ap.add_argument("--num-variants", dest="arc_variants", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=768)

@@ -50,8 +50,15 @@ def sampler_speed(root, split, mode, batch_size, batches):
     for i in range(n):
         loader[i]
     dt = time.perf_counter() - t0
-    return {"split": split, "mode": mode, "batch_size": batch_size, "batches": n, "batches_per_s": n / dt,
-            "examples_per_s": n * batch_size / dt, "setup_s": setup}
+    return {
+        "split": split,
+        "mode": mode,
+        "batch_size": batch_size,
+        "batches": n,
+        "batches_per_s": n / dt,
+        "examples_per_s": n * batch_size / dt,
+        "setup_s": setup,
+    }
 
 
 def sudoku_benchmark(args):
@@ -70,8 +77,9 @@ def sudoku_benchmark(args):
         tracemalloc.start()
         with PeakRSS() as mem:
             t0, c0 = time.perf_counter(), _cpu_s()
-            build_sudoku_dataset(root, os.path.join(work, "csv"), subsample_size=args.base, num_aug=args.aug, seed=0,
-                                 progress=False)
+            build_sudoku_dataset(
+                root, os.path.join(work, "csv"), subsample_size=args.base, num_aug=args.aug, seed=0, progress=False
+            )
             build_s, cpu_s = time.perf_counter() - t0, _cpu_s() - c0
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -79,16 +87,32 @@ def sudoku_benchmark(args):
         disk = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
         examples = meta["splits"]["train"]["examples"] + meta["splits"]["test"]["examples"]
         out = {
-            "generator": {"puzzles": args.base + args.test, "seconds": gen_s, "workers": args.workers,
-                          "ratings_train": info["train"], "ratings_test": info["test"]},
-            "build": {"base_puzzles": args.base, "augmentations": args.aug, "splits": meta["splits"],
-                      "seconds": build_s, "cpu_seconds": cpu_s, "load_average_1min": _loadavg(),
-                      "examples_per_s": examples / build_s, "disk_mb": disk / 2 ** 20,
-                      "token_dtype": meta.get("token_dtype"), "tracemalloc_peak_mb": traced_peak / 2 ** 20,
-                      "peak_rss_mb": _rss_mb(), "rss_before_build_mb": rss0,
-                      "build_peak_rss_increase_mb": mem.as_dict()["peak_rss_increase_mb"]},
-            "sampler": [sampler_speed(root, "train", "train", args.batch_size, args.batches),
-                        sampler_speed(root, "test", "eval", args.batch_size, args.batches)],
+            "generator": {
+                "puzzles": args.base + args.test,
+                "seconds": gen_s,
+                "workers": args.workers,
+                "ratings_train": info["train"],
+                "ratings_test": info["test"],
+            },
+            "build": {
+                "base_puzzles": args.base,
+                "augmentations": args.aug,
+                "splits": meta["splits"],
+                "seconds": build_s,
+                "cpu_seconds": cpu_s,
+                "load_average_1min": _loadavg(),
+                "examples_per_s": examples / build_s,
+                "disk_mb": disk / 2**20,
+                "token_dtype": meta.get("token_dtype"),
+                "tracemalloc_peak_mb": traced_peak / 2**20,
+                "peak_rss_mb": _rss_mb(),
+                "rss_before_build_mb": rss0,
+                "build_peak_rss_increase_mb": mem.as_dict()["peak_rss_increase_mb"],
+            },
+            "sampler": [
+                sampler_speed(root, "train", "train", args.batch_size, args.batches),
+                sampler_speed(root, "test", "eval", args.batch_size, args.batches),
+            ],
         }
         for o in ("ratings_train", "ratings_test"):
             out["generator"][o].pop("path", None)
@@ -106,8 +130,15 @@ def maze_benchmark(args):
     work = tempfile.mkdtemp(prefix="maze_bench_", dir=args.tmp)
     try:
         t0 = time.perf_counter()
-        info = make_maze_csvs(os.path.join(work, "csv"), args.maze_size, args.mazes, args.maze_test, seed=0,
-                              min_path=args.maze_min_path, workers=args.workers)
+        info = make_maze_csvs(
+            os.path.join(work, "csv"),
+            args.maze_size,
+            args.mazes,
+            args.maze_test,
+            seed=0,
+            min_path=args.maze_min_path,
+            workers=args.workers,
+        )
         gen_s = time.perf_counter() - t0
         root = os.path.join(work, f"maze-{args.maze_size}x{args.maze_size}-{args.mazes}-aug8")
         with PeakRSS() as mem:
@@ -120,15 +151,31 @@ def maze_benchmark(args):
         for split in ("train", "test"):
             info[split].pop("path", None)
         return {
-            "generator": {"size": args.maze_size, "mazes": args.mazes + args.maze_test, "seconds": gen_s,
-                          "min_path": args.maze_min_path if args.maze_min_path is not None else "default (hard)",
-                          "workers": args.workers, "path_lengths_train": info["train"],
-                          "path_lengths_test": info["test"]},
-            "build": {"mazes": args.mazes, "augmentation": "8 dihedral", "splits": meta["splits"],
-                      "token_dtype": meta.get("token_dtype"), "seconds": build_s, "cpu_seconds": cpu_s,
-                      "load_average_1min": _loadavg(), "examples_per_s": examples / build_s, "disk_mb": disk_bytes(root) / 2 ** 20, **mem.as_dict()},
-            "sampler": [sampler_speed(root, "train", "train", args.batch_size, args.batches),
-                        sampler_speed(root, "test", "eval", args.batch_size, args.batches)],
+            "generator": {
+                "size": args.maze_size,
+                "mazes": args.mazes + args.maze_test,
+                "seconds": gen_s,
+                "min_path": args.maze_min_path if args.maze_min_path is not None else "default (hard)",
+                "workers": args.workers,
+                "path_lengths_train": info["train"],
+                "path_lengths_test": info["test"],
+            },
+            "build": {
+                "mazes": args.mazes,
+                "augmentation": "8 dihedral",
+                "splits": meta["splits"],
+                "token_dtype": meta.get("token_dtype"),
+                "seconds": build_s,
+                "cpu_seconds": cpu_s,
+                "load_average_1min": _loadavg(),
+                "examples_per_s": examples / build_s,
+                "disk_mb": disk_bytes(root) / 2**20,
+                **mem.as_dict(),
+            },
+            "sampler": [
+                sampler_speed(root, "train", "train", args.batch_size, args.batches),
+                sampler_speed(root, "test", "eval", args.batch_size, args.batches),
+            ],
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -146,15 +193,23 @@ def main(argv=None):
     ap.add_argument("--mazes", type=int, default=1000, help="generated train mazes (8 dihedral images each)")
     ap.add_argument("--maze-test", type=int, default=1000, help="generated test mazes")
     ap.add_argument("--maze-size", type=int, default=30)
-    ap.add_argument("--maze-min-path", type=int, default=None,
-                    help="shortest path longer than this (default: Maze-Hard's 110 at 30x30; a smaller one generates "
-                         "much faster, and the build figure does not depend on it)")
+    ap.add_argument(
+        "--maze-min-path",
+        type=int,
+        default=None,
+        help="shortest path longer than this (default: Maze-Hard's 110 at 30x30; a smaller one generates "
+        "much faster, and the build figure does not depend on it)",
+    )
     ap.add_argument("--arc-full", action="store_true", help="build all of ARC-AGI-1 + ConceptARC (~12 min, 7 GiB)")
     ap.add_argument("--arc-task-limit", type=int, default=16, help="ARC tasks per source when not --arc-full")
     ap.add_argument("--arc-variants", type=int, default=1000)
     ap.add_argument("--arc-batches", type=int, default=100)
-    ap.add_argument("--arc-no-cold", dest="arc_cold", action="store_false",
-                    help="skip the ARC sampler measurement with the build evicted from the page cache")
+    ap.add_argument(
+        "--arc-no-cold",
+        dest="arc_cold",
+        action="store_false",
+        help="skip the ARC sampler measurement with the build evicted from the page cache",
+    )
     ap.add_argument("--skip-sudoku", action="store_true")
     ap.add_argument("--skip-maze", action="store_true")
     ap.add_argument("--skip-arc", action="store_true")

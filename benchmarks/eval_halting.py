@@ -32,15 +32,29 @@ def build_data(folder, train_count, test_count, num_aug, seed):
     csvs = os.path.join(folder, "csv")
     make_small_sudoku_csv(csvs, n=4, train_count=train_count, test_count=test_count, seed=seed)
     root = os.path.join(folder, "built")
-    build_sudoku_dataset(root, train_csv=os.path.join(csvs, "train.csv"), test_csv=os.path.join(csvs, "test.csv"),
-                         num_aug=num_aug, seed=seed, progress=False)
+    build_sudoku_dataset(
+        root,
+        train_csv=os.path.join(csvs, "train.csv"),
+        test_csv=os.path.join(csvs, "test.csv"),
+        num_aug=num_aug,
+        seed=seed,
+        progress=False,
+    )
     return root
 
 
 def train(root, args):
     keras.utils.set_random_seed(args.seed)
-    backbone = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=args.hidden, num_heads=4, num_layers=2,
-                           H_cycles=2, L_cycles=2, puzzle_emb_len=2)
+    backbone = TRMBackbone(
+        vocabulary_size=6,
+        sequence_length=16,
+        hidden_dim=args.hidden,
+        num_heads=4,
+        num_layers=2,
+        H_cycles=2,
+        L_cycles=2,
+        puzzle_emb_len=2,
+    )
     solver = TRMPuzzleSolver(backbone, halt_max_steps=args.halt_max_steps, seed=args.seed)
     solver.compile(learning_rate=1e-3, weight_decay=0.1, warmup_steps=50)
     batches = PuzzleBatches((root, "train"), batch_size=args.batch, mode="train", seed=args.seed, steps_per_epoch=50)
@@ -87,8 +101,11 @@ def main():
     parser.add_argument("--halt-max-steps", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="stored with the results (e.g. the machine's load)")
-    parser.add_argument("--preset", default=None, help="evaluate this 4x4 Sudoku preset on its shipped held-out "
-                        "puzzles instead of training a model")
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help="evaluate this 4x4 Sudoku preset on its shipped held-out puzzles instead of training a model",
+    )
     parser.add_argument("--data", default=None, help="folder for the generated data (default: a temp folder)")
     args = parser.parse_args()
 
@@ -109,14 +126,22 @@ def main():
     n = (len(inputs) // args.batch) * args.batch or len(inputs)
     x = {"inputs": inputs[:n], "puzzle_identifiers": np.zeros((n,), "int32")}
     rows = [evaluate(solver, x, labels[:n], halt, min(args.batch, n)) for halt in (False, True)]
-    result = {"backend": keras.backend.backend(), "train_seconds": train_s, "train_logs": train_logs,
-              "halt_max_steps": args.halt_max_steps, "test_examples": n, "evaluations": rows,
-              "note": args.note}
+    result = {
+        "backend": keras.backend.backend(),
+        "train_seconds": train_s,
+        "train_logs": train_logs,
+        "halt_max_steps": args.halt_max_steps,
+        "test_examples": n,
+        "evaluations": rows,
+        "note": args.note,
+    }
     for r in rows:
         name = "halting at inference" if r["halt_at_inference"] else f"fixed {args.halt_max_steps} steps"
-        print(f"{name:>24}: {r['seconds']:.2f} s ({r['examples_per_s']:.1f} ex/s), mean steps "
-              f"{r['mean_steps']:.2f}, token acc {100 * r['token_accuracy']:.1f}%, "
-              f"exact acc {100 * r['exact_accuracy']:.1f}%")
+        print(
+            f"{name:>24}: {r['seconds']:.2f} s ({r['examples_per_s']:.1f} ex/s), mean steps "
+            f"{r['mean_steps']:.2f}, token acc {100 * r['token_accuracy']:.1f}%, "
+            f"exact acc {100 * r['exact_accuracy']:.1f}%"
+        )
     out = ROOT / "benchmarks" / "results" / f"eval_halting_{keras.backend.backend()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

@@ -41,8 +41,14 @@ CONFIGS = {
     "sudoku_att": dict(vocabulary_size=11, sequence_length=81, L_cycles=6, mlp_t=False, pos_encodings="rope"),
     "sudoku_mlp": dict(vocabulary_size=11, sequence_length=81, L_cycles=6, mlp_t=True, pos_encodings="none"),
     "maze": dict(vocabulary_size=6, sequence_length=900, L_cycles=4, mlp_t=False, pos_encodings="rope"),
-    "arc": dict(vocabulary_size=12, sequence_length=900, L_cycles=4, mlp_t=False, pos_encodings="rope",
-                num_puzzle_identifiers=1000),
+    "arc": dict(
+        vocabulary_size=12,
+        sequence_length=900,
+        L_cycles=4,
+        mlp_t=False,
+        pos_encodings="rope",
+        num_puzzle_identifiers=1000,
+    ),
 }
 
 
@@ -124,8 +130,11 @@ def device_peak_mb():
             return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
         import tensorflow as tf
 
-        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if tf.config.list_physical_devices(
-            "GPU") else None
+        return (
+            tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+            if tf.config.list_physical_devices("GPU")
+            else None
+        )
     except Exception:  # noqa: BLE001 - a measurement, never a failure
         return None
 
@@ -165,8 +174,10 @@ def worker(args):
     rng = np.random.default_rng(0)
     V, L = cfg["vocabulary_size"], cfg["sequence_length"]
     n = B * steps
-    x = {"inputs": rng.integers(1, V, (n, L)).astype("int32"),
-         "puzzle_identifiers": rng.integers(0, cfg.get("num_puzzle_identifiers", 1), (n,)).astype("int32")}
+    x = {
+        "inputs": rng.integers(1, V, (n, L)).astype("int32"),
+        "puzzle_identifiers": rng.integers(0, cfg.get("num_puzzle_identifiers", 1), (n,)).astype("int32"),
+    }
     y = rng.integers(1, V, (n, L)).astype("int32")
 
     times = []
@@ -234,9 +245,25 @@ def run_all(args):
     results = []
     for config in args.configs:
         for backend in args.backends:
-            cmd = [sys.executable, __file__, "--worker", "--configs", config, "--batch", str(args.batch),
-                   "--steps", str(args.steps), "--infer-batch", str(args.infer_batch),
-                   "--infer-steps", str(args.infer_steps), "--dtype", args.dtype, "--threads", str(args.threads)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--configs",
+                config,
+                "--batch",
+                str(args.batch),
+                "--steps",
+                str(args.steps),
+                "--infer-batch",
+                str(args.infer_batch),
+                "--infer-steps",
+                str(args.infer_steps),
+                "--dtype",
+                args.dtype,
+                "--threads",
+                str(args.threads),
+            ]
             env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(ROOT))
             print(f"== {config} on {backend} ...", flush=True)
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -245,12 +272,19 @@ def run_all(args):
                 print(proc.stderr[-3000:])
                 results.append({"backend": backend, "config": config, "error": proc.stderr[-500:]})
                 continue
-            result = json.loads(lines[-1][len("RESULT "):])
-            print(f"   {result['examples_per_s']:.2f} ex/s, step {result['steady_step_s']:.1f} s, "
-                  f"{100 * result['flops_fraction_of_backend_peak']:.0f}% of peak", flush=True)
+            result = json.loads(lines[-1][len("RESULT ") :])
+            print(
+                f"   {result['examples_per_s']:.2f} ex/s, step {result['steady_step_s']:.1f} s, "
+                f"{100 * result['flops_fraction_of_backend_peak']:.0f}% of peak",
+                flush=True,
+            )
             results.append(result)
-    meta = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "note": args.note,
-            "time": time.strftime("%Y-%m-%d %H:%M")}
+    meta = {
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "note": args.note,
+        "time": time.strftime("%Y-%m-%d %H:%M"),
+    }
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"train_throughput_{args.tag}.json"
@@ -261,9 +295,11 @@ def run_all(args):
 
 def markdown_table(results):
     """One row per (config, backend) result."""
-    head = ("| config | backend | dtype | batch | step s | train ex/s | opt steps/s | % of backend matmul peak "
-            "(peak GFLOP/s) | compile s | peak RSS MB | infer ex/s fixed (N_sup) | infer ex/s halting |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = (
+        "| config | backend | dtype | batch | step s | train ex/s | opt steps/s | % of backend matmul peak "
+        "(peak GFLOP/s) | compile s | peak RSS MB | infer ex/s fixed (N_sup) | infer ex/s halting |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     rows = []
     for r in results:
         if "error" in r:

@@ -44,8 +44,10 @@ def load_recipe(name):
         raise CLIError(f"unknown recipe {name!r}; choose from {', '.join(sorted(RECIPES))}")
     folder = recipes_dir()
     if not os.path.isdir(folder):
-        raise CLIError(f"the recipes folder is missing ({folder}); install keras-trm from a source checkout "
-                       "(pip install -e .) to train recipes")
+        raise CLIError(
+            f"the recipes folder is missing ({folder}); install keras-trm from a source checkout "
+            "(pip install -e .) to train recipes"
+        )
     root = os.path.dirname(folder)
     if root not in sys.path:
         sys.path.insert(0, root)
@@ -125,9 +127,16 @@ def cmd_build_data(args):
     if args.seed is None:
         args.seed = OFFICIAL_SEED if args.kind == "arc" else 0
     if args.kind == "arc":
-        build_arc_dataset(args.out, subset=args.subset, num_variants=args.num_variants,
-                          include_concept_arc=not args.no_concept_arc, seed=args.seed, task_limit=args.task_limit,
-                          concept_arc_dir=args.concept_arc_dir, overwrite=True)
+        build_arc_dataset(
+            args.out,
+            subset=args.subset,
+            num_variants=args.num_variants,
+            include_concept_arc=not args.no_concept_arc,
+            seed=args.seed,
+            task_limit=args.task_limit,
+            concept_arc_dir=args.concept_arc_dir,
+            overwrite=True,
+        )
     else:
         source = args.source
         generate = source == "generate"
@@ -138,25 +147,59 @@ def cmd_build_data(args):
                 from keras_trm.data import make_sudoku_csvs
 
                 source = args.out + "-csv"
-                make_sudoku_csvs(source, n=args.n or 4, train_count=args.train_count, test_count=args.test_count,
-                                 seed=args.seed, min_rating=args.min_rating or 0)
-            build_sudoku_dataset(args.out, source, subsample_size=None if generate else args.train_count,
-                                 test_subsample_size=None if generate else args.test_count,
-                                 min_rating=args.min_rating, num_aug=args.num_aug, seed=args.seed, overwrite=True)
+                make_sudoku_csvs(
+                    source,
+                    n=args.n or 4,
+                    train_count=args.train_count,
+                    test_count=args.test_count,
+                    seed=args.seed,
+                    min_rating=args.min_rating or 0,
+                )
+            build_sudoku_dataset(
+                args.out,
+                source,
+                subsample_size=None if generate else args.train_count,
+                test_subsample_size=None if generate else args.test_count,
+                min_rating=args.min_rating,
+                num_aug=args.num_aug,
+                seed=args.seed,
+                overwrite=True,
+            )
         else:
             if generate:
                 from keras_trm.data import make_maze_csvs
 
                 source = args.out + "-csv"
-                make_maze_csvs(source, n=args.n or 8, train_count=args.train_count, test_count=args.test_count,
-                               seed=args.seed, min_path=args.min_path)
-            build_maze_dataset(args.out, source, subsample_size=None if generate else args.train_count,
-                               aug=args.aug, seed=args.seed, overwrite=True)
+                make_maze_csvs(
+                    source,
+                    n=args.n or 8,
+                    train_count=args.train_count,
+                    test_count=args.test_count,
+                    seed=args.seed,
+                    min_path=args.min_path,
+                )
+            build_maze_dataset(
+                args.out,
+                source,
+                subsample_size=None if generate else args.train_count,
+                aug=args.aug,
+                seed=args.seed,
+                overwrite=True,
+            )
     from keras_trm.data import read_metadata
 
     meta = read_metadata(args.out)
-    print(json.dumps({"dataset": args.out, "benchmark": meta["benchmark"], "seq_len": meta["seq_len"],
-                      "splits": meta.get("splits")}, indent=1))
+    print(
+        json.dumps(
+            {
+                "dataset": args.out,
+                "benchmark": meta["benchmark"],
+                "seq_len": meta["seq_len"],
+                "splits": meta.get("splits"),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 
@@ -195,8 +238,13 @@ def cmd_evaluate(args):
             labels.append(y[keep])
             bar.update(1)
         bar.close()
-        report = score_grid_predictions(np.concatenate(preds), np.concatenate(inputs), np.concatenate(labels),
-                                        meta["benchmark"], tuple(meta["grid_shape"]))
+        report = score_grid_predictions(
+            np.concatenate(preds),
+            np.concatenate(inputs),
+            np.concatenate(labels),
+            meta["benchmark"],
+            tuple(meta["grid_shape"]),
+        )
         print(format_grid_report(report))
     else:
         from keras_trm.evaluation import ARCEvaluator
@@ -205,8 +253,12 @@ def cmd_evaluate(args):
         for i in range(n):
             x, _, _ = batches[i]
             out = solver.predict_on_batch(x)
-            ev.update(np.asarray(out["logits"]).argmax(-1), np.asarray(out["q_halt_logits"]),
-                      x["puzzle_identifiers"], x["inputs"])
+            ev.update(
+                np.asarray(out["logits"]).argmax(-1),
+                np.asarray(out["q_halt_logits"]),
+                x["puzzle_identifiers"],
+                x["inputs"],
+            )
             bar.update(1)
         bar.close()
         report = ev.result()
@@ -215,8 +267,12 @@ def cmd_evaluate(args):
             print(f"submission: {ev.write_submission(args.submission)}")
     if args.output:
         with open(args.output, "w") as f:
-            json.dump({"model": args.model, "data": args.data, "split": args.split, "report": report}, f, indent=1,
-                      default=str)
+            json.dump(
+                {"model": args.model, "data": args.data, "split": args.split, "report": report},
+                f,
+                indent=1,
+                default=str,
+            )
     return 0
 
 
@@ -269,7 +325,7 @@ def format_solution(tokens, info, shape):
         from keras_trm.data.maze import MAZE_CHARSET
 
         chars = [MAZE_CHARSET[int(t) - 1] if 1 <= t <= len(MAZE_CHARSET) else "?" for t in tokens]
-    return "\n".join("".join(chars[r * cols:(r + 1) * cols]) for r in range(rows))
+    return "\n".join("".join(chars[r * cols : (r + 1) * cols]) for r in range(rows))
 
 
 def cmd_solve(args):
@@ -334,16 +390,22 @@ def cmd_publish(args):
 
 # --------------------------------------------------------------------------------------------- parser
 def build_parser():
-    p = argparse.ArgumentParser(prog="keras-trm", description="The Tiny Recursive Model in Keras 3 (set "
-                                "KERAS_BACKEND=jax|tensorflow|torch).",
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
+    p = argparse.ArgumentParser(
+        prog="keras-trm",
+        description="The Tiny Recursive Model in Keras 3 (set KERAS_BACKEND=jax|tensorflow|torch).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n")[1],
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     b = sub.add_parser("build-data", help="build a dataset (Sudoku / Maze from CSV or generated, ARC)")
     b.add_argument("kind", choices=["sudoku", "maze", "arc"])
     b.add_argument("out", help="dataset folder to write")
-    b.add_argument("--source", default="generate",
-                   help="sudoku/maze: a folder with train.csv and test.csv, hf:<repo>, or 'generate' (default)")
+    b.add_argument(
+        "--source",
+        default="generate",
+        help="sudoku/maze: a folder with train.csv and test.csv, hf:<repo>, or 'generate' (default)",
+    )
     b.add_argument("--n", type=int, default=None, help="side of generated puzzles (sudoku 4, maze 8)")
     b.add_argument("--train-count", type=int, default=400, help="generated train puzzles (or CSV subsample)")
     b.add_argument("--test-count", type=int, default=100, help="generated test puzzles (or CSV test subsample)")
@@ -356,14 +418,21 @@ def build_parser():
     b.add_argument("--task-limit", type=int, default=None, help="arc: first N tasks of each source")
     b.add_argument("--no-concept-arc", action="store_true", help="arc: leave ConceptARC out")
     b.add_argument("--concept-arc-dir", default=None, help="arc: folder of the ConceptARC JSON files")
-    b.add_argument("--seed", type=int, default=None,
-                   help="default: 42 for arc (the official ARC build's seed), 0 for sudoku and maze")
+    b.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="default: 42 for arc (the official ARC build's seed), 0 for sudoku and maze",
+    )
     b.add_argument("--overwrite", action="store_true")
     b.set_defaults(func=cmd_build_data)
 
-    t = sub.add_parser("train", help="train a recipe (sudoku, maze, arc-agi-1, arc-agi-2)",
-                       description="Train a recipe. Everything after the recipe goes to it: --size paper|medium|"
-                       "smoke|tiny, --variant (sudoku: mlp|att), --set KEY=VALUE, --print-config.")
+    t = sub.add_parser(
+        "train",
+        help="train a recipe (sudoku, maze, arc-agi-1, arc-agi-2)",
+        description="Train a recipe. Everything after the recipe goes to it: --size paper|medium|"
+        "smoke|tiny, --variant (sudoku: mlp|att), --set KEY=VALUE, --print-config.",
+    )
     t.add_argument("recipe", choices=sorted(RECIPES))
     t.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's options")
     t.set_defaults(func=cmd_train)
@@ -391,8 +460,13 @@ def build_parser():
     i.add_argument("checkpoint", help="torch.save'd state dict of the official code")
     i.add_argument("config", help="arch settings: all_config.yaml, an arch yaml or a config.json")
     i.add_argument("output", help="a path ending in .keras, or a preset folder")
-    i.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="TRMBackbone / solver arguments, e.g. sequence_length=81")
+    i.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="TRMBackbone / solver arguments, e.g. sequence_length=81",
+    )
     i.set_defaults(func=cmd_import_official)
 
     u = sub.add_parser("publish", help="validate a preset folder and upload it (Kaggle or Hugging Face)")

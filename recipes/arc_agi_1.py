@@ -45,18 +45,63 @@ class ARCConfig(common.TRMConfig):
     NAME: ClassVar[str] = "arc-agi-1"
     SIZES: ClassVar[dict] = {
         "paper": {},
-        "medium": dict(small_train_tasks=40, small_eval_tasks=10, num_variants=20, hidden_dim=128, num_heads=4,
-                       puzzle_emb_len=4, H_cycles=2, L_cycles=2, halt_max_steps=4, dtype="float32",
-                       global_batch_size=32, learning_rate=1e-3, warmup_steps=100, ema=False, max_steps=3000,
-                       eval_every_steps=1000),
-        "smoke": dict(small_train_tasks=8, small_eval_tasks=4, num_variants=4, hidden_dim=64, num_heads=4,
-                      puzzle_emb_len=4, H_cycles=1, L_cycles=2, halt_max_steps=2, dtype="float32",
-                      global_batch_size=16, learning_rate=1e-3, warmup_steps=20, ema=False, max_steps=60,
-                      eval_every_steps=30),
-        "tiny": dict(small_train_tasks=2, small_eval_tasks=2, num_variants=1, hidden_dim=32, num_heads=2,
-                     num_layers=1, puzzle_emb_len=2, H_cycles=1, L_cycles=1, halt_max_steps=1, dtype="float32",
-                     global_batch_size=8, learning_rate=1e-3, warmup_steps=2, ema=False, max_steps=2,
-                     eval_every_steps=2, tensorboard=False, verbose=0),
+        "medium": dict(
+            small_train_tasks=40,
+            small_eval_tasks=10,
+            num_variants=20,
+            hidden_dim=128,
+            num_heads=4,
+            puzzle_emb_len=4,
+            H_cycles=2,
+            L_cycles=2,
+            halt_max_steps=4,
+            dtype="float32",
+            global_batch_size=32,
+            learning_rate=1e-3,
+            warmup_steps=100,
+            ema=False,
+            max_steps=3000,
+            eval_every_steps=1000,
+        ),
+        "smoke": dict(
+            small_train_tasks=8,
+            small_eval_tasks=4,
+            num_variants=4,
+            hidden_dim=64,
+            num_heads=4,
+            puzzle_emb_len=4,
+            H_cycles=1,
+            L_cycles=2,
+            halt_max_steps=2,
+            dtype="float32",
+            global_batch_size=16,
+            learning_rate=1e-3,
+            warmup_steps=20,
+            ema=False,
+            max_steps=60,
+            eval_every_steps=30,
+        ),
+        "tiny": dict(
+            small_train_tasks=2,
+            small_eval_tasks=2,
+            num_variants=1,
+            hidden_dim=32,
+            num_heads=2,
+            num_layers=1,
+            puzzle_emb_len=2,
+            H_cycles=1,
+            L_cycles=1,
+            halt_max_steps=1,
+            dtype="float32",
+            global_batch_size=8,
+            learning_rate=1e-3,
+            warmup_steps=2,
+            ema=False,
+            max_steps=2,
+            eval_every_steps=2,
+            tensorboard=False,
+            verbose=0,
+        ),
     }
 
 
@@ -74,7 +119,7 @@ def _small_task_sources(cfg):
     k, m = cfg.small_train_tasks, cfg.small_eval_tasks
     if k + m > len(ids):
         raise ValueError(f"{name} has {len(ids)} tasks, fewer than {k} + {m} asked for")
-    return ({name: {t: tasks[t] for t in ids[:k]}}, {f"{name} (held out)": {t: tasks[t] for t in ids[k:k + m]}})
+    return ({name: {t: tasks[t] for t in ids[:k]}}, {f"{name} (held out)": {t: tasks[t] for t in ids[k : k + m]}})
 
 
 def build_data(cfg):
@@ -84,13 +129,28 @@ def build_data(cfg):
 
     if cfg.small_train_tasks > 0 or cfg.small_eval_tasks > 0:
         train, held_out = _small_task_sources(cfg)
-        return build_arc_dataset_from_tasks(cfg.data_dir, train, held_out, benchmark="custom",
-                                            num_variants=cfg.num_variants, seed=cfg.seed,
-                                            progress=cfg.verbose > 0, overwrite=True,
-                                            settings={"recipe": cfg.NAME, "size": cfg.size})
-    return build_arc_dataset(cfg.data_dir, subset=cfg.subset, num_variants=cfg.num_variants,
-                             include_concept_arc=cfg.include_concept_arc, seed=cfg.seed, task_limit=cfg.task_limit,
-                             progress=cfg.verbose > 0, concept_arc_dir=cfg.concept_arc_dir or None, overwrite=True)
+        return build_arc_dataset_from_tasks(
+            cfg.data_dir,
+            train,
+            held_out,
+            benchmark="custom",
+            num_variants=cfg.num_variants,
+            seed=cfg.seed,
+            progress=cfg.verbose > 0,
+            overwrite=True,
+            settings={"recipe": cfg.NAME, "size": cfg.size},
+        )
+    return build_arc_dataset(
+        cfg.data_dir,
+        subset=cfg.subset,
+        num_variants=cfg.num_variants,
+        include_concept_arc=cfg.include_concept_arc,
+        seed=cfg.seed,
+        task_limit=cfg.task_limit,
+        progress=cfg.verbose > 0,
+        concept_arc_dir=cfg.concept_arc_dir or None,
+        overwrite=True,
+    )
 
 
 def evaluate(solver, cfg, data_dir, test_batches, max_examples=0, progress=False):

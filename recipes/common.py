@@ -141,8 +141,11 @@ def make_config(cls, size=None, variant=None, overrides=None):
 
 def parse_config(cls, argv=None, description=None):
     """Parse `--size`, `--variant`, `--set key=value` and `--<field> value` into a `cls` config."""
-    p = argparse.ArgumentParser(prog=f"recipes/{cls.NAME}", description=description or cls.__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=f"recipes/{cls.NAME}",
+        description=description or cls.__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--size", choices=sorted(cls.SIZES), default=None, help="named size (default: paper)")
     if len(cls.VARIANTS) > 1:
         p.add_argument("--variant", choices=sorted(cls.VARIANTS), default=None)
@@ -151,8 +154,13 @@ def parse_config(cls, argv=None, description=None):
     for f in fields(cls):
         if f.name in ("size", "variant"):
             continue
-        p.add_argument(f"--{f.name}", dest=f"field_{f.name}", default=None, metavar=str(f.type).upper()[:5],
-                       help=f"default {f.default!r}")
+        p.add_argument(
+            f"--{f.name}",
+            dest=f"field_{f.name}",
+            default=None,
+            metavar=str(f.type).upper()[:5],
+            help=f"default {f.default!r}",
+        )
     args = p.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -194,8 +202,13 @@ def build_solver(cfg, metadata):
         puzzle_emb_len=cfg.puzzle_emb_len,
         dtype=cfg.dtype,
     )
-    solver = TRMPuzzleSolver(backbone, halt_max_steps=cfg.halt_max_steps,
-                             halt_exploration_prob=cfg.halt_exploration_prob, loss=cfg.loss, seed=cfg.seed)
+    solver = TRMPuzzleSolver(
+        backbone,
+        halt_max_steps=cfg.halt_max_steps,
+        halt_exploration_prob=cfg.halt_exploration_prob,
+        loss=cfg.loss,
+        seed=cfg.seed,
+    )
     return solver
 
 
@@ -222,8 +235,9 @@ def train_group_passes(cfg):
     return 1 if cfg.max_steps > 0 else cfg.eval_interval
 
 
-def official_schedule(epochs, eval_interval, num_groups, mean_puzzle_examples, global_batch_size,
-                      batches_per_iteration):
+def official_schedule(
+    epochs, eval_interval, num_groups, mean_puzzle_examples, global_batch_size, batches_per_iteration
+):
     """(optimizer steps, steps per evaluation, evaluations) of the official trainer (pretrain.py).
 
     It stops updating at `total_steps = int(epochs * groups * mean_puzzle_examples / global_batch_size)` and runs
@@ -256,8 +270,14 @@ def schedule(cfg, train):
         every = min(int(cfg.eval_every_steps) if cfg.eval_every_steps > 0 else total, total)
         return total, every, math.ceil(total / every)
     ds = train.dataset
-    return official_schedule(cfg.epochs, cfg.eval_interval, ds.num_groups, ds.num_examples / max(ds.num_puzzles, 1),
-                             cfg.global_batch_size, train.steps_per_epoch)
+    return official_schedule(
+        cfg.epochs,
+        cfg.eval_interval,
+        ds.num_groups,
+        ds.num_examples / max(ds.num_puzzles, 1),
+        cfg.global_batch_size,
+        train.steps_per_epoch,
+    )
 
 
 # --------------------------------------------------------------------------------------------- predicting
@@ -289,8 +309,13 @@ def evaluate_grids(solver, batches, metadata, max_examples=0, progress=False):
         preds.append(out["logits"].argmax(-1)[keep])
         inputs.append(x["inputs"][keep])
         labels.append(y[keep])
-    return score_grid_predictions(np.concatenate(preds), np.concatenate(inputs), np.concatenate(labels),
-                                  metadata["benchmark"], tuple(metadata["grid_shape"]))
+    return score_grid_predictions(
+        np.concatenate(preds),
+        np.concatenate(inputs),
+        np.concatenate(labels),
+        metadata["benchmark"],
+        tuple(metadata["grid_shape"]),
+    )
 
 
 def format_report(report):
@@ -353,8 +378,9 @@ def make_eval_callback(evaluate_fn, steps_per_epoch, logger=print, total_steps=N
 
 
 def optional_callbacks(cfg, test_batches, metadata, solver=None, train_batches=None):
-    """TensorBoard (metrics, learning rates, the periodic evaluation, pictures) and checkpoints from
-    keras_trm.callbacks; returns (callbacks, initial_epoch) where a run in `out_dir` resumes from its last checkpoint."""
+    """TensorBoard (metrics, learning rates, periodic evaluation, pictures) and checkpoints from keras_trm.callbacks.
+
+    Returns (callbacks, initial_epoch), where a run in `out_dir` resumes from its last checkpoint."""
     cbs, initial_epoch = [], 0
     try:
         from keras_trm import callbacks as trm_callbacks
@@ -362,9 +388,16 @@ def optional_callbacks(cfg, test_batches, metadata, solver=None, train_batches=N
         return cbs, initial_epoch
     if cfg.tensorboard:
         benchmark = metadata["benchmark"] if metadata["benchmark"] in ("sudoku", "maze") else "arc"
-        cbs.append(trm_callbacks.TRMTensorBoard(os.path.join(cfg.out_dir, "logs"), update_freq=10,
-                                                examples=test_batches[0], benchmark=benchmark,
-                                                grid_shape=tuple(metadata["grid_shape"]), use_ema=cfg.ema))
+        cbs.append(
+            trm_callbacks.TRMTensorBoard(
+                os.path.join(cfg.out_dir, "logs"),
+                update_freq=10,
+                examples=test_batches[0],
+                benchmark=benchmark,
+                grid_shape=tuple(metadata["grid_shape"]),
+                use_ema=cfg.ema,
+            )
+        )
     if cfg.checkpoints and solver is not None:
         folder = os.path.join(cfg.out_dir, "checkpoints")
         record = trm_callbacks.restore_latest(solver, train_batches, folder)
@@ -412,13 +445,16 @@ def run(cfg, build_data, final_evaluation, periodic_evaluation=None, log=print):
     t_data = time.time() - t0
     meta = read_metadata(cfg.data_dir)
     train_ds, test_ds = PuzzleDataset(cfg.data_dir, "train"), PuzzleDataset(cfg.data_dir, "test")
-    train = PuzzleBatches(train_ds, cfg.global_batch_size, mode="train", seed=cfg.seed,
-                          group_passes=train_group_passes(cfg))
+    train = PuzzleBatches(
+        train_ds, cfg.global_batch_size, mode="train", seed=cfg.seed, group_passes=train_group_passes(cfg)
+    )
     total, every, keras_epochs = schedule(cfg, train)
     train.steps_per_epoch = every
-    log(f"{cfg.NAME} ({cfg.variant or 'default'}, size {cfg.size}) on {keras.backend.backend()}: "
+    log(
+        f"{cfg.NAME} ({cfg.variant or 'default'}, size {cfg.size}) on {keras.backend.backend()}: "
         f"{train_ds.num_examples} train / {test_ds.num_examples} test examples, seq_len {meta['seq_len']}, "
-        f"{total} steps of batch {cfg.global_batch_size}, evaluation every {every}")
+        f"{total} steps of batch {cfg.global_batch_size}, evaluation every {every}"
+    )
 
     solver = build_solver(cfg, meta)
     compile_solver(solver, cfg, total)
@@ -433,8 +469,13 @@ def run(cfg, build_data, final_evaluation, periodic_evaluation=None, log=print):
     evaluator = make_eval_callback(periodic, every, logger=log, total_steps=total)
     t1 = time.time()
     extra, initial_epoch = optional_callbacks(cfg, test, meta, solver=solver, train_batches=train)
-    history = solver.fit(train, epochs=keras_epochs, initial_epoch=initial_epoch,
-                         verbose=cfg.verbose if cfg.verbose else 0, callbacks=[evaluator] + extra)
+    history = solver.fit(
+        train,
+        epochs=keras_epochs,
+        initial_epoch=initial_epoch,
+        verbose=cfg.verbose if cfg.verbose else 0,
+        callbacks=[evaluator] + extra,
+    )
     t_fit = time.time() - t1
     t2 = time.time()
     final = final_evaluation(solver, cfg, cfg.data_dir, test, max_examples=0, progress=cfg.verbose > 0)
@@ -442,16 +483,27 @@ def run(cfg, build_data, final_evaluation, periodic_evaluation=None, log=print):
     log("final evaluation on the held-out split:\n" + format_report(final))
     model_path = save_model(solver, cfg, meta)
     results = {
-        "recipe": cfg.NAME, "backend": keras.backend.backend(), "config": cfg.to_dict(),
-        "steps": total, "final": _jsonable(final), "evaluations": _jsonable(evaluator.reports),
-        "history": _jsonable(history.history), "model": model_path,
-        "seconds": {"data": round(t_data, 1), "fit": round(t_fit, 1), "final_evaluation": round(t_eval, 1),
-                    "total": round(time.time() - t0, 1)},
+        "recipe": cfg.NAME,
+        "backend": keras.backend.backend(),
+        "config": cfg.to_dict(),
+        "steps": total,
+        "final": _jsonable(final),
+        "evaluations": _jsonable(evaluator.reports),
+        "history": _jsonable(history.history),
+        "model": model_path,
+        "seconds": {
+            "data": round(t_data, 1),
+            "fit": round(t_fit, 1),
+            "final_evaluation": round(t_eval, 1),
+            "total": round(time.time() - t0, 1),
+        },
     }
     with open(os.path.join(cfg.out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
-    log(f"saved {model_path} and {os.path.join(cfg.out_dir, 'results.json')} "
-        f"({results['seconds']['total']:.0f} s in all)")
+    log(
+        f"saved {model_path} and {os.path.join(cfg.out_dir, 'results.json')} "
+        f"({results['seconds']['total']:.0f} s in all)"
+    )
     return results
 
 
@@ -470,8 +522,14 @@ def inference_copy(solver):
     backbone = solver.backbone.__class__.from_config(solver.backbone.get_config())
     backbone.set_weights(solver.backbone.get_weights())
     config = {k: v for k, v in solver.get_config().items() if k not in ("backbone", "preprocessor")}
-    return TRMPuzzleSolver(backbone, **{k: v for k, v in config.items() if k in (
-        "halt_max_steps", "halt_exploration_prob", "no_ACT_continue", "loss", "halt_at_inference", "seed")})
+    return TRMPuzzleSolver(
+        backbone,
+        **{
+            k: v
+            for k, v in config.items()
+            if k in ("halt_max_steps", "halt_exploration_prob", "no_ACT_continue", "loss", "halt_at_inference", "seed")
+        },
+    )
 
 
 def write_task_info(folder, metadata):
@@ -501,6 +559,20 @@ def recipe_main(cls, build_data, final_evaluation, argv=None, periodic_evaluatio
     return run(cfg, build_data, final_evaluation, periodic_evaluation)
 
 
-__all__ = ["TRMConfig", "make_config", "parse_config", "build_solver", "compile_solver", "schedule",
-           "official_schedule", "train_group_passes",
-           "predict_batches", "evaluate_grids", "format_report", "run", "save_model", "recipe_main", "field"]
+__all__ = [
+    "TRMConfig",
+    "make_config",
+    "parse_config",
+    "build_solver",
+    "compile_solver",
+    "schedule",
+    "official_schedule",
+    "train_group_passes",
+    "predict_batches",
+    "evaluate_grids",
+    "format_report",
+    "run",
+    "save_model",
+    "recipe_main",
+    "field",
+]

@@ -9,7 +9,6 @@ epochs, EMA 0.999; dihedral augmentation optional (`aug=true`). Smaller sizes tr
     keras-trm train maze --size medium
 """
 
-import os
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
@@ -35,21 +34,80 @@ class MazeConfig(common.TRMConfig):
     NAME: ClassVar[str] = "maze"
     SIZES: ClassVar[dict] = {
         "paper": {},
-        "medium": dict(source="generate", grid=12, train_count=1000, test_count=200, aug=True, hidden_dim=128,
-                       num_heads=4, puzzle_emb_len=4, H_cycles=2, L_cycles=3, halt_max_steps=8, dtype="float32",
-                       global_batch_size=64, learning_rate=1e-3, puzzle_emb_learning_rate=1e-3, weight_decay=0.1,
-                       puzzle_emb_weight_decay=0.1, warmup_steps=200, ema=False, max_steps=5000,
-                       eval_every_steps=1000, eval_max_examples=200),
-        "smoke": dict(source="generate", grid=8, train_count=300, test_count=50, aug=True, hidden_dim=64,
-                      num_heads=4, puzzle_emb_len=4, H_cycles=2, L_cycles=3, halt_max_steps=4, dtype="float32",
-                      global_batch_size=32, learning_rate=3e-3, puzzle_emb_learning_rate=3e-3, weight_decay=0.1,
-                      puzzle_emb_weight_decay=0.1, warmup_steps=50, ema=False, max_steps=500,
-                      eval_every_steps=100, eval_max_examples=50),
-        "tiny": dict(source="generate", grid=6, train_count=12, test_count=4, aug=False, hidden_dim=32,
-                     num_heads=2, num_layers=1, puzzle_emb_len=2, H_cycles=1, L_cycles=1, halt_max_steps=2,
-                     dtype="float32", global_batch_size=4, learning_rate=1e-3, puzzle_emb_learning_rate=1e-3,
-                     weight_decay=0.1, puzzle_emb_weight_decay=0.1, warmup_steps=2, ema=False, max_steps=4,
-                     eval_every_steps=2, tensorboard=False, verbose=0),
+        "medium": dict(
+            source="generate",
+            grid=12,
+            train_count=1000,
+            test_count=200,
+            aug=True,
+            hidden_dim=128,
+            num_heads=4,
+            puzzle_emb_len=4,
+            H_cycles=2,
+            L_cycles=3,
+            halt_max_steps=8,
+            dtype="float32",
+            global_batch_size=64,
+            learning_rate=1e-3,
+            puzzle_emb_learning_rate=1e-3,
+            weight_decay=0.1,
+            puzzle_emb_weight_decay=0.1,
+            warmup_steps=200,
+            ema=False,
+            max_steps=5000,
+            eval_every_steps=1000,
+            eval_max_examples=200,
+        ),
+        "smoke": dict(
+            source="generate",
+            grid=8,
+            train_count=300,
+            test_count=50,
+            aug=True,
+            hidden_dim=64,
+            num_heads=4,
+            puzzle_emb_len=4,
+            H_cycles=2,
+            L_cycles=3,
+            halt_max_steps=4,
+            dtype="float32",
+            global_batch_size=32,
+            learning_rate=3e-3,
+            puzzle_emb_learning_rate=3e-3,
+            weight_decay=0.1,
+            puzzle_emb_weight_decay=0.1,
+            warmup_steps=50,
+            ema=False,
+            max_steps=500,
+            eval_every_steps=100,
+            eval_max_examples=50,
+        ),
+        "tiny": dict(
+            source="generate",
+            grid=6,
+            train_count=12,
+            test_count=4,
+            aug=False,
+            hidden_dim=32,
+            num_heads=2,
+            num_layers=1,
+            puzzle_emb_len=2,
+            H_cycles=1,
+            L_cycles=1,
+            halt_max_steps=2,
+            dtype="float32",
+            global_batch_size=4,
+            learning_rate=1e-3,
+            puzzle_emb_learning_rate=1e-3,
+            weight_decay=0.1,
+            puzzle_emb_weight_decay=0.1,
+            warmup_steps=2,
+            ema=False,
+            max_steps=4,
+            eval_every_steps=2,
+            tensorboard=False,
+            verbose=0,
+        ),
     }
 
 
@@ -60,13 +118,26 @@ def build_data(cfg):
     source = cfg.source
     if source == "generate":
         source = cfg.data_dir + "-csv"
-        make_maze_csvs(source, n=cfg.grid, train_count=cfg.train_count, test_count=cfg.test_count, seed=cfg.seed,
-                       min_path=cfg.min_path)
+        make_maze_csvs(
+            source,
+            n=cfg.grid,
+            train_count=cfg.train_count,
+            test_count=cfg.test_count,
+            seed=cfg.seed,
+            min_path=cfg.min_path,
+        )
         subsample = None
     else:
         subsample = cfg.train_count
-    return build_maze_dataset(cfg.data_dir, source, subsample_size=subsample, aug=cfg.aug, seed=cfg.seed,
-                              progress=cfg.verbose > 0, overwrite=True)
+    return build_maze_dataset(
+        cfg.data_dir,
+        source,
+        subsample_size=subsample,
+        aug=cfg.aug,
+        seed=cfg.seed,
+        progress=cfg.verbose > 0,
+        overwrite=True,
+    )
 
 
 def evaluate(solver, cfg, data_dir, test_batches, max_examples=0, progress=False):

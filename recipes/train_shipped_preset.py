@@ -55,15 +55,21 @@ def main(argv=None):
 
     from keras_trm import TRMBackbone, TRMPuzzleSolver
     from keras_trm.data import PuzzleDataset, build_sudoku_dataset, make_sudoku_csvs
+
     keras.utils.set_random_seed(args.seed)
     work = args.work_dir_used = args.work_dir or tempfile.mkdtemp(prefix="trm_sudoku_4x4_")
     csv_dir, root = os.path.join(work, "csv"), os.path.join(work, "dataset")
     if not os.path.exists(os.path.join(csv_dir, "test.csv")):
         make_sudoku_csvs(csv_dir, n=4, train_count=args.train_puzzles, test_count=args.test_puzzles, seed=args.seed)
     if not os.path.exists(os.path.join(root, "metadata.json")):
-        build_sudoku_dataset(root, train_csv=os.path.join(csv_dir, "train.csv"),
-                             test_csv=os.path.join(csv_dir, "test.csv"), num_aug=args.num_aug, seed=args.seed,
-                             progress=False)
+        build_sudoku_dataset(
+            root,
+            train_csv=os.path.join(csv_dir, "train.csv"),
+            test_csv=os.path.join(csv_dir, "test.csv"),
+            num_aug=args.num_aug,
+            seed=args.seed,
+            progress=False,
+        )
     train, test = PuzzleDataset(root, "train"), PuzzleDataset(root, "test")
     print(train, test, flush=True)
 
@@ -81,8 +87,14 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     B, done, history, t0 = args.batch_size, 0, [], time.time()
 
-    args.command = "KERAS_BACKEND=" + keras.backend.backend() + " python " + " ".join(
-        shlex.quote(a) for a in ["recipes/train_shipped_preset.py"] + (sys.argv[1:] if argv is None else list(argv)))
+    args.command = (
+        "KERAS_BACKEND="
+        + keras.backend.backend()
+        + " python "
+        + " ".join(
+            shlex.quote(a) for a in ["recipes/train_shipped_preset.py"] + (sys.argv[1:] if argv is None else list(argv))
+        )
+    )
 
     acc = 0.0
     while done < args.steps:
@@ -115,28 +127,48 @@ def _write(args, solver, train, test_questions, test_answers, B, done, history, 
     exact_halt = float(np.mean(np.all(res_halt["grids"].reshape(len(test_answers), -1) == test_answers, axis=-1)))
     history[-1]["held_out_exact_accuracy"] = exact
     command = args.command
-    spec = PuzzleSpec.sudoku(4, description=(
-        "TRM (attention, RoPE, D %d) trained here on generated 4x4 Sudoku; solves 4x4 Sudoku out of the box "
-        "(held-out exact accuracy %.1f%% with %d supervision steps)." % (args.hidden_dim, 100 * exact,
-                                                                            args.halt_max_steps)))
+    spec = PuzzleSpec.sudoku(
+        4,
+        description=(
+            "TRM (attention, RoPE, D %d) trained here on generated 4x4 Sudoku; solves 4x4 Sudoku out of the box "
+            "(held-out exact accuracy %.1f%% with %d supervision steps)."
+            % (args.hidden_dim, 100 * exact, args.halt_max_steps)
+        ),
+    )
     spec.training = {
         "command": command,
         "backend": keras.backend.backend(),
-        "data": {"generator": "keras_trm.data.make_sudoku_csvs(n=4)", "seed": args.seed,
-                 "train_puzzles": args.train_puzzles, "test_puzzles": args.test_puzzles,
-                 "num_aug": args.num_aug, "train_examples": train.num_examples,
-                 "test_disjoint": "up to the Sudoku symmetry group"},
-        "hyperparameters": {"batch_size": B, "steps": done, "learning_rate": args.lr,
-                            "weight_decay": args.weight_decay, "warmup_steps": args.warmup},
-        "results": {"held_out_exact_accuracy": exact, "held_out_exact_accuracy_halting": exact_halt,
-                    "mean_steps_halting": float(np.mean(res_halt["steps"])), "held_out_puzzles": len(test_answers),
-                    "train_seconds": round(time.time() - t0, 1)},
+        "data": {
+            "generator": "keras_trm.data.make_sudoku_csvs(n=4)",
+            "seed": args.seed,
+            "train_puzzles": args.train_puzzles,
+            "test_puzzles": args.test_puzzles,
+            "num_aug": args.num_aug,
+            "train_examples": train.num_examples,
+            "test_disjoint": "up to the Sudoku symmetry group",
+        },
+        "hyperparameters": {
+            "batch_size": B,
+            "steps": done,
+            "learning_rate": args.lr,
+            "weight_decay": args.weight_decay,
+            "warmup_steps": args.warmup,
+        },
+        "results": {
+            "held_out_exact_accuracy": exact,
+            "held_out_exact_accuracy_halting": exact_halt,
+            "mean_steps_halting": float(np.mean(res_halt["steps"])),
+            "held_out_puzzles": len(test_answers),
+            "train_seconds": round(time.time() - t0, 1),
+        },
         "history": history,
     }
     save_preset(solver, args.output, spec)
     # The held-out puzzles (disjoint from training up to symmetry) travel with the preset, for its test.
-    shutil.copy(os.path.join(args.work_dir_used, "csv", "test.csv"), os.path.join(args.output, "assets", "trm",
-                                                                                 "held_out_test.csv"))
+    shutil.copy(
+        os.path.join(args.work_dir_used, "csv", "test.csv"),
+        os.path.join(args.output, "assets", "trm", "held_out_test.csv"),
+    )
     print("step", done, "wrote", args.output, spec.training["results"], flush=True)
     return exact
 

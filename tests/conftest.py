@@ -1,4 +1,4 @@
-"""Shared test setup. The backend is chosen by KERAS_BACKEND before pytest starts (CI runs the suite once per backend)."""
+"""Shared test setup. KERAS_BACKEND chooses the backend before pytest starts (CI runs the suite once per backend)."""
 
 import importlib.util
 import os

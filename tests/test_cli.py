@@ -54,9 +54,13 @@ def test_parse_puzzle():
 
 def test_build_data_tiny_sudoku(tmp_path, capsys):
     out = str(tmp_path / "sudoku")
-    assert cli.main(["build-data", "sudoku", out, "--n", "4", "--train-count", "10", "--test-count", "4",
-                     "--num-aug", "2"]) == 0
-    meta = json.loads(capsys.readouterr().out[capsys.readouterr().out.find("{"):] or "{}") if False else None
+    assert (
+        cli.main(
+            ["build-data", "sudoku", out, "--n", "4", "--train-count", "10", "--test-count", "4", "--num-aug", "2"]
+        )
+        == 0
+    )
+    meta = json.loads(capsys.readouterr().out[capsys.readouterr().out.find("{") :] or "{}") if False else None
     from keras_trm.data import PuzzleDataset, read_metadata
 
     meta = read_metadata(out)
@@ -71,8 +75,9 @@ def test_import_official_then_predict(tmp_path):
     import keras
 
     out = str(tmp_path / "tiny.keras")
-    assert cli.main(["import-official", os.path.join(FIXTURE, "step_0"), os.path.join(FIXTURE, "config.json"),
-                     out]) == 0
+    assert (
+        cli.main(["import-official", os.path.join(FIXTURE, "step_0"), os.path.join(FIXTURE, "config.json"), out]) == 0
+    )
     solver = cli.load_solver(out)
     expected = np.load(os.path.join(FIXTURE, "expected.npz"))
     x = {"inputs": np.ones((2, 16), "int32"), "puzzle_identifiers": np.array([1, 2], "int32")}

@@ -16,9 +16,18 @@ def _dtype(x):
 
 def _solver(seed=0):
     keras.utils.set_random_seed(seed)
-    backbone = TRMBackbone(vocabulary_size=VOCAB, sequence_length=LENGTH, hidden_dim=32, num_heads=2, num_layers=1,
-                           H_cycles=1, L_cycles=1, num_puzzle_identifiers=2, puzzle_emb_len=1,
-                           dtype="mixed_bfloat16")
+    backbone = TRMBackbone(
+        vocabulary_size=VOCAB,
+        sequence_length=LENGTH,
+        hidden_dim=32,
+        num_heads=2,
+        num_layers=1,
+        H_cycles=1,
+        L_cycles=1,
+        num_puzzle_identifiers=2,
+        puzzle_emb_len=1,
+        dtype="mixed_bfloat16",
+    )
     solver = TRMPuzzleSolver(backbone, halt_max_steps=1, seed=seed)
     solver.compile(learning_rate=3e-3, warmup_steps=1, weight_decay=0.0)
     return solver

@@ -50,7 +50,9 @@ class SolverTrainer:
         with StatelessScope(state_mapping=mapping) as scope:
             table = self.backbone.puzzle_embedding_table
             if table is not None:  # reads the step count of optimizer_vars, before stateless_apply below counts it
-                table.assign(self._new_puzzle_table(ops.convert_to_tensor(table), step["puzzle_identifiers"], row_grads))
+                table.assign(
+                    self._new_puzzle_table(ops.convert_to_tensor(table), step["puzzle_identifiers"], row_grads)
+                )
             logs = self._end_step(step, out, parts, loss)
         trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
         non_trainable = [scope.get_current_value(v) for v in self.non_trainable_variables]

@@ -3,7 +3,6 @@
 import contextlib
 
 import tensorflow as tf
-from keras import ops
 from keras.utils import unpack_x_y_sample_weight
 
 

@@ -158,13 +158,17 @@ def load_training_state(solver, path, data=None):
         pairs = training_variables(solver)
         # Variables are matched by position; names (which carry auto-numbered layer names) only explain errors.
         if len(pairs) != len(meta["names"]):
-            raise ValueError(f"checkpoint {path} does not match this solver: {len(meta['names'])} variables, the "
-                             f"solver has {len(pairs)}")
+            raise ValueError(
+                f"checkpoint {path} does not match this solver: {len(meta['names'])} variables, the "
+                f"solver has {len(pairs)}"
+            )
         values = [z[f"v{i:05d}"] for i in range(len(pairs))]
         for (name, v), saved, value in zip(pairs, meta["names"], values):
             if tuple(value.shape) != tuple(v.shape) or np.dtype(value.dtype) != np.dtype(v.dtype):
-                raise ValueError(f"checkpoint {path} does not match this solver: {saved} is {value.dtype} "
-                                 f"{value.shape}, the solver's {name} {v.dtype} {tuple(v.shape)}")
+                raise ValueError(
+                    f"checkpoint {path} does not match this solver: {saved} is {value.dtype} "
+                    f"{value.shape}, the solver's {name} {v.dtype} {tuple(v.shape)}"
+                )
         for (_, v), value in zip(pairs, values):
             v.assign(value)
     position = meta.get("data")
@@ -180,8 +184,11 @@ def load_training_state(solver, path, data=None):
 
 def latest_checkpoint(directory):
     """Path of the newest `ckpt-<step>.npz` in `directory`, or None."""
-    found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(os.fspath(directory), "ckpt-*.npz"))
-             if (m := _CKPT.search(p))]
+    found = [
+        (int(m.group(1)), p)
+        for p in glob.glob(os.path.join(os.fspath(directory), "ckpt-*.npz"))
+        if (m := _CKPT.search(p))
+    ]
     return max(found)[1] if found else None
 
 
@@ -205,8 +212,9 @@ class TRMCheckpoint(keras.callbacks.Callback):
         save_ema_weights: also write `best.weights.h5`, the backbone with EMA weights (raw without EMA).
     """
 
-    def __init__(self, directory, data=None, save_freq="epoch", every=1, keep=2, monitor=None, mode="auto",
-                 save_ema_weights=True):
+    def __init__(
+        self, directory, data=None, save_freq="epoch", every=1, keep=2, monitor=None, mode="auto", save_ema_weights=True
+    ):
         super().__init__()
         if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
             raise ValueError(f"save_freq must be 'epoch' or a positive int, got {save_freq!r}")
@@ -277,15 +285,26 @@ class TRMCheckpoint(keras.callbacks.Callback):
 
     def _save_best(self, epoch, data_epoch, logs, value):
         os.makedirs(self.directory, exist_ok=True)
-        save_training_state(self.model, os.path.join(self.directory, "best.npz"), epoch + 1, 0, data_epoch,
-                            self.data, extra=_floats(logs))
+        save_training_state(
+            self.model,
+            os.path.join(self.directory, "best.npz"),
+            epoch + 1,
+            0,
+            data_epoch,
+            self.data,
+            extra=_floats(logs),
+        )
         if self.save_ema_weights:
             tmp = os.path.join(self.directory, f"best.tmp-{os.getpid()}.weights.h5")
             with swap_ema_weights(self.model):
                 self.model.backbone.save_weights(tmp)
             os.replace(tmp, os.path.join(self.directory, "best.weights.h5"))
-        record = {"monitor": self.monitor, "value": value, "epoch": epoch + 1,
-                  "step": int(ops.convert_to_numpy(self.model.optimizer.iterations))}
+        record = {
+            "monitor": self.monitor,
+            "value": value,
+            "epoch": epoch + 1,
+            "step": int(ops.convert_to_numpy(self.model.optimizer.iterations)),
+        }
         tmp = os.path.join(self.directory, f"best.json.tmp-{os.getpid()}")
         with open(tmp, "w") as f:
             json.dump(record, f)

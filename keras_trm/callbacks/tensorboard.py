@@ -83,8 +83,9 @@ class SummaryWriter:
         array = np.asarray(array, dtype=np.uint8)
         buffer = io.BytesIO()
         Image.fromarray(array).save(buffer, format="PNG")
-        image = summary_pb2.Summary.Image(height=array.shape[0], width=array.shape[1], colorspace=3,
-                                          encoded_image_string=buffer.getvalue())
+        image = summary_pb2.Summary.Image(
+            height=array.shape[0], width=array.shape[1], colorspace=3, encoded_image_string=buffer.getvalue()
+        )
         self._add(summary_pb2.Summary.Value(tag=tag, image=image), step)
 
     def flush(self):
@@ -146,9 +147,17 @@ def prediction_pictures(solver, x, y, benchmark, grid_shape, max_examples=4, evo
     def draw(tokens, i):
         return render_tokens(tokens, benchmark, grid_shape, givens=inputs[i], labels=labels[i])
 
-    rows = [render_puzzle_row([render_tokens(inputs[i], benchmark, grid_shape), draw(answers[-1][i], i),
-                               render_tokens(labels[i], benchmark, grid_shape)], ["puzzle", "prediction", "truth"])
-            for i in range(len(inputs))]
+    rows = [
+        render_puzzle_row(
+            [
+                render_tokens(inputs[i], benchmark, grid_shape),
+                draw(answers[-1][i], i),
+                render_tokens(labels[i], benchmark, grid_shape),
+            ],
+            ["puzzle", "prediction", "truth"],
+        )
+        for i in range(len(inputs))
+    ]
     pictures = {"predictions": stack_rows(rows)}
     if evolution:
         strips = [render_evolution([a[i] for a in answers], lambda t, i=i: draw(t, i)) for i in range(len(inputs))]
@@ -173,8 +182,18 @@ class TRMTensorBoard(keras.callbacks.Callback):
         max_examples: examples drawn.
     """
 
-    def __init__(self, log_dir, update_freq=1, examples=None, benchmark=None, grid_shape=None, eval_fn=None,
-                 eval_every=1, use_ema=True, max_examples=4):
+    def __init__(
+        self,
+        log_dir,
+        update_freq=1,
+        examples=None,
+        benchmark=None,
+        grid_shape=None,
+        eval_fn=None,
+        eval_every=1,
+        use_ema=True,
+        max_examples=4,
+    ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
         self.update_freq = update_freq
@@ -217,7 +236,7 @@ class TRMTensorBoard(keras.callbacks.Callback):
         w = self.writer("eval")
         for name, value in (logs or {}).items():
             if name.startswith("val_") and (v := _scalar(value)) is not None:
-                w.scalar(name[len("val_"):], v, step)
+                w.scalar(name[len("val_") :], v, step)
         if (epoch + 1) % self.eval_every == 0:
             self.evaluate(step)
         for writer in self._writers.values():
@@ -234,8 +253,7 @@ class TRMTensorBoard(keras.callbacks.Callback):
                     w.scalar(name, value, step)
             if self.examples is not None and self.benchmark is not None:
                 x, y = self.examples[0], self.examples[1]
-                pictures = prediction_pictures(self.model, x, y, self.benchmark, self.grid_shape,
-                                               self.max_examples)
+                pictures = prediction_pictures(self.model, x, y, self.benchmark, self.grid_shape, self.max_examples)
                 for name, picture in pictures.items():
                     w.image(name, picture, step)
 

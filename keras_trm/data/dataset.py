@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil
@@ -43,8 +42,18 @@ import numpy as np
 
 from keras_trm.data.errors import DataFormatError
 
-__all__ = ["DatasetWriter", "PuzzleDataset", "TokenArray", "FORMAT_VERSION", "SUPPORTED_FORMAT_VERSIONS",
-           "TOKEN_DTYPES", "BENCHMARKS", "SPLITS", "read_metadata", "token_dtype_for"]
+__all__ = [
+    "DatasetWriter",
+    "PuzzleDataset",
+    "TokenArray",
+    "FORMAT_VERSION",
+    "SUPPORTED_FORMAT_VERSIONS",
+    "TOKEN_DTYPES",
+    "BENCHMARKS",
+    "SPLITS",
+    "read_metadata",
+    "token_dtype_for",
+]
 
 FORMAT_VERSION = 2  # written; 2 = compact tokens (metadata "token_dtype"), 1 = int32 tokens
 SUPPORTED_FORMAT_VERSIONS = (1, 2)
@@ -344,12 +353,16 @@ def read_metadata(root):
     if "charset" not in meta and "vocabulary" not in meta:
         raise DataFormatError("missing (need 'charset' or 'vocabulary')", file=path, field="vocabulary")
     if meta["format_version"] not in SUPPORTED_FORMAT_VERSIONS:
-        raise DataFormatError(f"unsupported {meta['format_version']}, expected one of {SUPPORTED_FORMAT_VERSIONS}",
-                              file=path, field="format_version")
+        raise DataFormatError(
+            f"unsupported {meta['format_version']}, expected one of {SUPPORTED_FORMAT_VERSIONS}",
+            file=path,
+            field="format_version",
+        )
     if meta["format_version"] == 1:  # int32 tokens, no token_dtype key
         if meta.get("token_dtype", "int32") != "int32":
-            raise DataFormatError(f"format 1 stores int32 tokens, got {meta['token_dtype']!r}", file=path,
-                                  field="token_dtype")
+            raise DataFormatError(
+                f"format 1 stores int32 tokens, got {meta['token_dtype']!r}", file=path, field="token_dtype"
+            )
         meta["token_dtype"] = "int32"
     elif "token_dtype" not in meta:
         raise DataFormatError("missing", file=path, field="token_dtype")
@@ -364,8 +377,9 @@ def read_metadata(root):
         if meta[key] < 1:
             raise DataFormatError(f"must be >= 1, got {meta[key]}", file=path, field=key)
     if meta["vocab_size"] - 1 > np.iinfo(meta["token_dtype"]).max:
-        raise DataFormatError(f"{meta['token_dtype']} cannot hold vocab_size {meta['vocab_size']}", file=path,
-                              field="token_dtype")
+        raise DataFormatError(
+            f"{meta['token_dtype']} cannot hold vocab_size {meta['vocab_size']}", file=path, field="token_dtype"
+        )
     gs = meta["grid_shape"]
     if len(gs) != 2 or not all(isinstance(v, int) and v > 0 for v in gs):
         raise DataFormatError(f"must be [rows, cols] of positive ints, got {gs}", file=path, field="grid_shape")
@@ -475,8 +489,9 @@ class PuzzleDataset:
         self.metadata = read_metadata(self.root)
         meta_path = os.path.join(self.root, "metadata.json")
         if split not in self.metadata["splits"]:
-            raise DataFormatError(f"no split {split!r} (have {sorted(self.metadata['splits'])})", file=meta_path,
-                                  field="splits")
+            raise DataFormatError(
+                f"no split {split!r} (have {sorted(self.metadata['splits'])})", file=meta_path, field="splits"
+            )
         ids_path = os.path.join(self.root, "identifiers.json")
         try:
             with open(ids_path) as fh:
@@ -486,8 +501,10 @@ class PuzzleDataset:
         except json.JSONDecodeError as e:
             raise DataFormatError(f"not valid JSON ({e})", file=ids_path) from None
         if not isinstance(self.identifiers, list) or len(self.identifiers) != self.metadata["num_puzzle_identifiers"]:
-            raise DataFormatError(f"must be a list of num_puzzle_identifiers="
-                                  f"{self.metadata['num_puzzle_identifiers']} names", file=ids_path)
+            raise DataFormatError(
+                f"must be a list of num_puzzle_identifiers={self.metadata['num_puzzle_identifiers']} names",
+                file=ids_path,
+            )
         d = os.path.join(self.root, split)
         arrays = {}
         self.token_dtype = np.dtype(self.metadata["token_dtype"])
@@ -496,16 +513,20 @@ class PuzzleDataset:
             a = _load_npy(p)
             dtype = self.token_dtype if dtype is None else dtype
             if a.dtype != dtype or a.ndim != ndim:
-                raise DataFormatError(f"dtype {a.dtype} ndim {a.ndim}, expected {np.dtype(dtype)} ndim {ndim}",
-                                      file=p, field=name)
+                raise DataFormatError(
+                    f"dtype {a.dtype} ndim {a.ndim}, expected {np.dtype(dtype)} ndim {ndim}", file=p, field=name
+                )
             arrays[name] = a
         info = self.metadata["splits"][split]
         L = self.metadata["seq_len"]
         n, p_count, g_count = info["examples"], info["puzzles"], info["groups"]
         for name in ("inputs", "labels"):
             if arrays[name].shape != (n, L):
-                raise DataFormatError(f"shape {arrays[name].shape}, expected ({n}, {L}) from metadata",
-                                      file=os.path.join(d, name + ".npy"), field=name)
+                raise DataFormatError(
+                    f"shape {arrays[name].shape}, expected ({n}, {L}) from metadata",
+                    file=os.path.join(d, name + ".npy"),
+                    field=name,
+                )
         pid = np.asarray(arrays["puzzle_identifiers"])
         p = os.path.join(d, "puzzle_identifiers.npy")
         if pid.shape != (p_count,):
@@ -556,15 +577,21 @@ class PuzzleDataset:
         """Full scan (chunked): every token in [0, vocab_size). Raises DataFormatError."""
         for name, arr in (("inputs", self.inputs.raw), ("labels", self.labels.raw)):
             for s in range(0, arr.shape[0], 1 << 16):
-                c = np.asarray(arr[s:s + (1 << 16)])
+                c = np.asarray(arr[s : s + (1 << 16)])
                 bad = np.nonzero((c < 0) | (c >= self.vocab_size))[0]
                 if bad.size:
-                    raise DataFormatError(f"token outside [0, {self.vocab_size})", row=int(s + bad[0]),
-                                          file=os.path.join(self.root, self.split, name + ".npy"), field=name)
+                    raise DataFormatError(
+                        f"token outside [0, {self.vocab_size})",
+                        row=int(s + bad[0]),
+                        file=os.path.join(self.root, self.split, name + ".npy"),
+                        field=name,
+                    )
 
     def __repr__(self):
-        return (f"PuzzleDataset({self.root!r}, {self.split!r}: {self.num_groups} groups, {self.num_puzzles} puzzles,"
-                f" {self.num_examples} examples, seq_len {self.seq_len}, vocab {self.vocab_size}, {self.token_dtype})")
+        return (
+            f"PuzzleDataset({self.root!r}, {self.split!r}: {self.num_groups} groups, {self.num_puzzles} puzzles,"
+            f" {self.num_examples} examples, seq_len {self.seq_len}, vocab {self.vocab_size}, {self.token_dtype})"
+        )
 
 
 # --------------------------------------------------------------------------------------------- CSV sources
@@ -606,8 +633,7 @@ def iter_puzzle_csv(path):
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or sorted(h.strip() for h in header) != sorted(CSV_COLUMNS):
-            raise DataFormatError(f"columns {header}, expected {list(CSV_COLUMNS)}", file=path, row=1,
-                                  field="header")
+            raise DataFormatError(f"columns {header}, expected {list(CSV_COLUMNS)}", file=path, row=1, field="header")
         col = {h.strip(): i for i, h in enumerate(header)}
         iq, ia, isrc, ir = col["question"], col["answer"], col["source"], col["rating"]
         for fields in reader:
@@ -635,8 +661,10 @@ def resolve_csv(source, split, default_repo):
         try:
             from huggingface_hub import hf_hub_download
         except ImportError:
-            raise ImportError(f"downloading {source} needs huggingface_hub (pip install huggingface_hub), or pass a "
-                              f"local folder holding {split}.csv") from None
+            raise ImportError(
+                f"downloading {source} needs huggingface_hub (pip install huggingface_hub), or pass a "
+                f"local folder holding {split}.csv"
+            ) from None
         return hf_hub_download(source[3:], f"{split}.csv", repo_type="dataset")
     if os.path.isdir(source):
         return os.path.join(source, f"{split}.csv")

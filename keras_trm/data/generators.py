@@ -265,8 +265,9 @@ class _Mapper:
         return self.pool.starmap(fn, args, chunksize=max(1, len(args) // (4 * self.workers)))
 
 
-def generate_sudoku(n=9, count=100, seed=0, min_rating=0, exclude=(), workers=1, max_tries=None, stream=0,
-                    extra_givens=None):
+def generate_sudoku(
+    n=9, count=100, seed=0, min_rating=0, exclude=(), workers=1, max_tries=None, stream=0, extra_givens=None
+):
     """Generate ``count`` puzzles whose signatures avoid ``exclude`` and each other.
 
     ``extra_givens``: up to that many givens put back into the minimal puzzle (default `default_extra_givens`).
@@ -283,8 +284,10 @@ def generate_sudoku(n=9, count=100, seed=0, min_rating=0, exclude=(), workers=1,
     with _Mapper(workers) as mapper:
         while len(out) < count:
             if tried >= max_tries:
-                raise RuntimeError(f"generate_sudoku: only {len(out)} of {count} distinct {n}x{n} puzzles with "
-                                   f"rating >= {min_rating} after {tried} candidates")
+                raise RuntimeError(
+                    f"generate_sudoku: only {len(out)} of {count} distinct {n}x{n} puzzles with "
+                    f"rating >= {min_rating} after {tried} candidates"
+                )
             seeds = root.spawn(batch)
             tried += batch
             _accept_sudoku(mapper.map(_one_sudoku, [(n, s, extra) for s in seeds]), n, count, min_rating, seen, out)
@@ -314,9 +317,16 @@ def rating_summary(ratings):
         k = int(np.sum((r >= lo) & (r < hi)))
         if k:
             hist[f"{lo}" if hi == lo + 1 else f"{lo}-{'inf' if hi == np.inf else int(hi) - 1}"] = k
-    return {"count": int(r.size), "min": float(r.min()), "max": float(r.max()), "mean": float(r.mean()),
-            "median": float(np.median(r)), "p90": float(np.percentile(r, 90)), "zero_share": float(np.mean(r == 0)),
-            "histogram": hist}
+    return {
+        "count": int(r.size),
+        "min": float(r.min()),
+        "max": float(r.max()),
+        "mean": float(r.mean()),
+        "median": float(np.median(r)),
+        "p90": float(np.percentile(r, 90)),
+        "zero_share": float(np.mean(r == 0)),
+        "histogram": hist,
+    }
 
 
 def write_puzzle_csv(path, rows, source):
@@ -335,20 +345,23 @@ def _sudoku_str(g, blank="."):
     return "".join(blank if v == 0 else str(int(v)) for v in np.asarray(g).reshape(-1))
 
 
-def make_sudoku_csvs(folder, n=9, train_count=1000, test_count=100, seed=0, min_rating=0, workers=1,
-                     extra_givens=None):
+def make_sudoku_csvs(folder, n=9, train_count=1000, test_count=100, seed=0, min_rating=0, workers=1, extra_givens=None):
     """Write ``folder/train.csv`` and ``folder/test.csv`` (disjoint up to symmetry).
 
     Returns ``{"train": summary, "test": summary}`` (`rating_summary` plus ``path``).
     """
     info, exclude = {}, set()
     for stream, (split, count) in enumerate((("train", train_count), ("test", test_count))):
-        puzzles, sigs = generate_sudoku(n, count, seed, min_rating, exclude, workers, stream=stream,
-                                        extra_givens=extra_givens)
+        puzzles, sigs = generate_sudoku(
+            n, count, seed, min_rating, exclude, workers, stream=stream, extra_givens=extra_givens
+        )
         exclude = sigs
         path = os.path.join(folder, f"{split}.csv")
-        write_puzzle_csv(path, [(_sudoku_str(q), _sudoku_str(a), r) for q, a, r in puzzles],
-                         f"keras-trm-gen-sudoku{n}x{n}-seed{seed}")
+        write_puzzle_csv(
+            path,
+            [(_sudoku_str(q), _sudoku_str(a), r) for q, a, r in puzzles],
+            f"keras-trm-gen-sudoku{n}x{n}-seed{seed}",
+        )
         info[split] = dict(rating_summary([r for _, _, r in puzzles]), path=path)
     return info
 
@@ -480,12 +493,14 @@ def generate_maze(n=30, count=100, seed=0, min_path=None, exclude=(), workers=1,
     min_path = default_min_path(n) if min_path is None else int(min_path)
     seen, out = set(exclude), []
     root = np.random.SeedSequence([seed, stream, n, 7])
-    tried, per, max_tries = 0, 256, max(10 ** 6, 10 ** 4 * count)
+    tried, per, max_tries = 0, 256, max(10**6, 10**4 * count)
     with _Mapper(workers) as mapper:
         while len(out) < count:
             if tried >= max_tries:
-                raise RuntimeError(f"generate_maze: only {len(out)} of {count} distinct {n}x{n} mazes with a shortest "
-                                   f"path > {min_path} after {tried} random grids")
+                raise RuntimeError(
+                    f"generate_maze: only {len(out)} of {count} distinct {n}x{n} mazes with a shortest "
+                    f"path > {min_path} after {tried} random grids"
+                )
             seeds = root.spawn(max(1, 2 * workers))
             tried += per * len(seeds)
             for rows in mapper.map(_maze_batch, [(n, min_path, s, per) for s in seeds]):

@@ -23,8 +23,15 @@ from keras_trm.data.dataset import DatasetWriter, iter_puzzle_csv, parse_in_chun
 from keras_trm.data.errors import DataFormatError
 from keras_trm.data.transforms import NUM_DIHEDRAL, dihedral_transform
 
-__all__ = ["MAZE_REPO", "MAZE_CHARSET", "encode_maze", "decode_maze", "parse_maze_rows", "read_maze_csv",
-           "build_maze_dataset"]
+__all__ = [
+    "MAZE_REPO",
+    "MAZE_CHARSET",
+    "encode_maze",
+    "decode_maze",
+    "parse_maze_rows",
+    "read_maze_csv",
+    "build_maze_dataset",
+]
 
 MAZE_REPO = "sapientinc/maze-30x30-hard-1k"
 MAZE_CHARSET = "# SGo"  # token id = index + 1
@@ -42,9 +49,9 @@ def encode_maze(grid):
 def decode_maze(tokens, n=None):
     """Tokens (n*n,) -> list of n row strings (PAD shown as '?')."""
     t = np.asarray(tokens).reshape(-1)
-    n = n or int(round(t.size ** 0.5))
+    n = n or int(round(t.size**0.5))
     chars = np.array(list("?" + MAZE_CHARSET))[t]
-    return ["".join(chars[r * n:(r + 1) * n]) for r in range(n)]
+    return ["".join(chars[r * n : (r + 1) * n]) for r in range(n)]
 
 
 def _reach(path_mask, start_mask):
@@ -74,8 +81,7 @@ def parse_maze_rows(rows, path, n=None):
     for line, _, q, a, _ in rows:
         for field, s in (("question", q), ("answer", a)):
             if len(s) != L:
-                raise DataFormatError(f"{len(s)} characters, expected {L} ({n}x{n})", file=path, row=line,
-                                      field=field)
+                raise DataFormatError(f"{len(s)} characters, expected {L} ({n}x{n})", file=path, row=line, field=field)
             if not s.isascii():
                 raise DataFormatError("non-ASCII character", file=path, row=line, field=field)
     qb = np.frombuffer("".join(r[2] for r in rows).encode("ascii"), np.uint8).reshape(-1, n, n)
@@ -90,8 +96,11 @@ def parse_maze_rows(rows, path, n=None):
     if bad_q.any():
         i = int(np.argmax(bad_q))
         j = np.argwhere((q[i] == 0) | (q[i] == 5))[0]
-        _fail(bad_q, "question", f"character {chr(qb[i][tuple(j)])!r} at row {j[0]}, col {j[1]} outside "
-                                 f"'#', ' ', 'S', 'G'")
+        _fail(
+            bad_q,
+            "question",
+            f"character {chr(qb[i][tuple(j)])!r} at row {j[0]}, col {j[1]} outside '#', ' ', 'S', 'G'",
+        )
     bad_a = np.any(a == 0, axis=(1, 2))
     if bad_a.any():
         i = int(np.argmax(bad_a))
@@ -104,8 +113,11 @@ def parse_maze_rows(rows, path, n=None):
     changed = q != a
     bad = np.any(changed & ~((q == 2) & (a == 5)), axis=(1, 2))
     if bad.any():
-        _fail(bad, "answer", "differs from the question other than by marking open cells 'o' (walls, S and G must "
-                             "be kept)")
+        _fail(
+            bad,
+            "answer",
+            "differs from the question other than by marking open cells 'o' (walls, S and G must be kept)",
+        )
     ok = _reach((a == 5) | (a == 3) | (a == 4), a == 3)
     joined = np.any(ok & (a == 4), axis=(1, 2))
     if not joined.all():
@@ -121,8 +133,19 @@ def read_maze_csv(path, rows_subset=None, chunk=_CHUNK):
     yield from parse_in_chunks(iter_puzzle_csv(path), parse_maze_rows, path, sel, chunk)
 
 
-def build_maze_dataset(root, source=None, *, train_csv=None, test_csv=None, subsample_size=None, aug=False,
-                       seed=0, progress=True, overwrite=False, splits=("train", "test")):
+def build_maze_dataset(
+    root,
+    source=None,
+    *,
+    train_csv=None,
+    test_csv=None,
+    subsample_size=None,
+    aug=False,
+    seed=0,
+    progress=True,
+    overwrite=False,
+    splits=("train", "test"),
+):
     """CSV -> built dataset at ``root`` (returns ``root``). Official Maze-30x30-Hard-1k:
     ``build_maze_dataset(root, "hf:sapientinc/maze-30x30-hard-1k")``.
 
@@ -144,9 +167,13 @@ def build_maze_dataset(root, source=None, *, train_csv=None, test_csv=None, subs
     rng = np.random.default_rng(seed)
     paths = {"train": train_csv, "test": test_csv}
     paths = {s: os.fspath(paths[s]) if paths[s] is not None else resolve_csv(source, s, MAZE_REPO) for s in splits}
-    builder = {"name": "build_maze_dataset", "source": source if isinstance(source, str) else None,
-               "csv": {s: os.path.basename(p) for s, p in paths.items()}, "subsample_size": subsample_size,
-               "aug": bool(aug)}
+    builder = {
+        "name": "build_maze_dataset",
+        "source": source if isinstance(source, str) else None,
+        "csv": {s: os.path.basename(p) for s, p in paths.items()},
+        "subsample_size": subsample_size,
+        "aug": bool(aug),
+    }
     writer, n = None, None
     try:
         for split in splits:
@@ -163,13 +190,22 @@ def build_maze_dataset(root, source=None, *, train_csv=None, test_csv=None, subs
             for q, a in read_maze_csv(path, subset):
                 if n is None:
                     n = q.shape[-1]
-                    meta = {"benchmark": "maze", "seq_len": n * n, "vocab_size": len(MAZE_CHARSET) + 1,
-                            "grid_shape": [n, n], "vocabulary": ["<pad>"] + list(MAZE_CHARSET),
-                            "charset": MAZE_CHARSET, "num_puzzle_identifiers": 1, "seed": seed, "builder": builder}
+                    meta = {
+                        "benchmark": "maze",
+                        "seq_len": n * n,
+                        "vocab_size": len(MAZE_CHARSET) + 1,
+                        "grid_shape": [n, n],
+                        "vocabulary": ["<pad>"] + list(MAZE_CHARSET),
+                        "charset": MAZE_CHARSET,
+                        "num_puzzle_identifiers": 1,
+                        "seed": seed,
+                        "builder": builder,
+                    }
                     writer = DatasetWriter(root, meta, overwrite=overwrite).__enter__()
                 elif q.shape[-1] != n:
-                    raise DataFormatError(f"grid side {q.shape[-1]} differs from {n} of the first split", file=path,
-                                          field="question")
+                    raise DataFormatError(
+                        f"grid side {q.shape[-1]} differs from {n} of the first split", file=path, field="question"
+                    )
                 if not started:
                     writer.begin_split(split)
                     started = True

@@ -12,7 +12,8 @@ concatenated, the official ``epochs_per_iter``), picks one random puzzle of each
 ``batch_size`` with that puzzle's examples in random order; a puzzle that overflows a batch is cut (its remaining
 examples are dropped, as in the official ``_sample_batch``), and the incomplete last batch of a pass is dropped.
 Keras epoch ``e`` (the ``epoch`` attribute, advanced by ``on_epoch_end`` after a whole epoch was served; a later
-``fit`` call continues the stream; set ``epoch`` to resume) serves stream batches ``[e * steps_per_epoch, (e + 1) * steps_per_epoch)``; by default
+``fit`` call continues the stream; set ``epoch`` to resume) serves stream batches
+``[e * steps_per_epoch, (e + 1) * steps_per_epoch)``; by default
 ``steps_per_epoch`` is the number of batches of pass 0 (one official epoch). The stream is deterministic for a seed,
 whatever the order Keras asks for batches in.
 
@@ -100,8 +101,9 @@ class PuzzleBatches(keras.utils.PyDataset):
         **kwargs: `keras.utils.PyDataset` options (workers, use_multiprocessing, max_queue_size).
     """
 
-    def __init__(self, dataset, batch_size, mode="train", seed=0, steps_per_epoch=None, group_passes=1, epoch=0,
-                 **kwargs):
+    def __init__(
+        self, dataset, batch_size, mode="train", seed=0, steps_per_epoch=None, group_passes=1, epoch=0, **kwargs
+    ):
         super().__init__(**kwargs)
         if isinstance(dataset, (tuple, list)):
             dataset = PuzzleDataset(*dataset)
@@ -124,7 +126,8 @@ class PuzzleBatches(keras.utils.PyDataset):
             if n0 == 0:
                 raise ValueError(
                     f"train split {dataset.root!r} gives no full batch of {self.batch_size} in one pass "
-                    f"({dataset.num_groups} groups); lower batch_size or raise group_passes")
+                    f"({dataset.num_groups} groups); lower batch_size or raise group_passes"
+                )
             self.steps_per_epoch = int(steps_per_epoch) if steps_per_epoch else n0
         else:
             self.steps_per_epoch = -(-dataset.num_examples // self.batch_size)
@@ -134,8 +137,9 @@ class PuzzleBatches(keras.utils.PyDataset):
         with self._lock:
             if p not in self._cache:
                 rng = np.random.Generator(np.random.Philox(self.seed + p))
-                plan = train_pass_plan(self.dataset.puzzle_indices, self.dataset.group_indices, self.batch_size,
-                                       rng, self.group_passes)
+                plan = train_pass_plan(
+                    self.dataset.puzzle_indices, self.dataset.group_indices, self.batch_size, rng, self.group_passes
+                )
                 if len(self._cache) >= 4:
                     self._cache.pop(min(self._cache))
                 self._cache[p] = plan

@@ -45,7 +45,7 @@ _CHUNK = 4096
 def box_shape(n):
     """Box (rows, cols) of an n x n Sudoku: the divisor pair closest to square with rows <= cols."""
     n = int(n)
-    r = max(d for d in range(1, int(n ** 0.5) + 1) if n % d == 0)
+    r = max(d for d in range(1, int(n**0.5) + 1) if n % d == 0)
     if r == 1 and n > 1:
         raise ValueError(f"no Sudoku box shape for n={n}")
     return r, n // r
@@ -83,8 +83,12 @@ def parse_sudoku_rows(rows, path, n=None):
         n = int(round(len(rows[0][2]) ** 0.5))
     L = n * n
     if n not in (4, 6, 8, 9):
-        raise DataFormatError(f"{len(rows[0][2])} characters: not a 4x4, 6x6, 8x8 or 9x9 grid", file=path,
-                              row=rows[0][0], field="question")
+        raise DataFormatError(
+            f"{len(rows[0][2])} characters: not a 4x4, 6x6, 8x8 or 9x9 grid",
+            file=path,
+            row=rows[0][0],
+            field="question",
+        )
     for line, _, q, a, _ in rows:
         if len(q) != L:
             raise DataFormatError(f"{len(q)} characters, expected {L}", file=path, row=line, field="question")
@@ -104,24 +108,33 @@ def parse_sudoku_rows(rows, path, n=None):
     av = ab.astype(np.int16) - ord("0")
     bad_q = (qv < 0) | (qv > n)
     bad_a = (av < 1) | (av > n)
-    for field, bad, raw, allowed in (("question", bad_q, qb, f"'.', '0' or digits 1..{n}"),
-                                     ("answer", bad_a, ab, f"digits 1..{n}")):
+    for field, bad, raw, allowed in (
+        ("question", bad_q, qb, f"'.', '0' or digits 1..{n}"),
+        ("answer", bad_a, ab, f"digits 1..{n}"),
+    ):
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise DataFormatError(f"character {chr(raw[i, j])!r} at position {j} outside the charset ({allowed})",
-                                  file=path, row=rows[i][0], field=field)
+            raise DataFormatError(
+                f"character {chr(raw[i, j])!r} at position {j} outside the charset ({allowed})",
+                file=path,
+                row=rows[i][0],
+                field=field,
+            )
     q = qv.astype(np.uint8).reshape(-1, n, n)
     a = av.astype(np.uint8).reshape(-1, n, n)
     ok = valid_solution(a, box_shape(n))
     if not ok.all():
         i = int(np.argmin(ok))
-        raise DataFormatError("not a valid Sudoku solution (a row, column or box repeats a digit)", file=path,
-                              row=rows[i][0], field="answer")
+        raise DataFormatError(
+            "not a valid Sudoku solution (a row, column or box repeats a digit)",
+            file=path,
+            row=rows[i][0],
+            field="answer",
+        )
     clash = np.any((q != 0) & (q != a), axis=(1, 2))
     if clash.any():
         i = int(np.argmax(clash))
-        raise DataFormatError("answer contradicts a given of the question", file=path, row=rows[i][0],
-                              field="answer")
+        raise DataFormatError("answer contradicts a given of the question", file=path, row=rows[i][0], field="answer")
     return q, a, np.asarray([r[4] for r in rows])
 
 
@@ -194,9 +207,21 @@ def _metadata(n, seed, builder):
     }
 
 
-def build_sudoku_dataset(root, source=None, *, train_csv=None, test_csv=None, subsample_size=None,
-                         test_subsample_size=None, min_rating=None, num_aug=0, seed=0, progress=True,
-                         overwrite=False, splits=("train", "test")):
+def build_sudoku_dataset(
+    root,
+    source=None,
+    *,
+    train_csv=None,
+    test_csv=None,
+    subsample_size=None,
+    test_subsample_size=None,
+    min_rating=None,
+    num_aug=0,
+    seed=0,
+    progress=True,
+    overwrite=False,
+    splits=("train", "test"),
+):
     """CSV -> built dataset at ``root`` (returns ``root``). Official Sudoku-Extreme-1k-aug-1000:
     ``build_sudoku_dataset(root, "hf:sapientinc/sudoku-extreme", subsample_size=1000, num_aug=1000)``.
 
@@ -222,11 +247,16 @@ def build_sudoku_dataset(root, source=None, *, train_csv=None, test_csv=None, su
 
     rng = np.random.default_rng(seed)
     paths = {"train": train_csv, "test": test_csv}
-    paths = {s: os.fspath(paths[s]) if paths[s] is not None else resolve_csv(source, s, SUDOKU_REPO)
-             for s in splits}
-    builder = {"name": "build_sudoku_dataset", "source": source if isinstance(source, str) else None,
-               "csv": {s: os.path.basename(p) for s, p in paths.items()}, "subsample_size": subsample_size,
-               "test_subsample_size": test_subsample_size, "min_rating": min_rating, "num_aug": num_aug}
+    paths = {s: os.fspath(paths[s]) if paths[s] is not None else resolve_csv(source, s, SUDOKU_REPO) for s in splits}
+    builder = {
+        "name": "build_sudoku_dataset",
+        "source": source if isinstance(source, str) else None,
+        "csv": {s: os.path.basename(p) for s, p in paths.items()},
+        "subsample_size": subsample_size,
+        "test_subsample_size": test_subsample_size,
+        "min_rating": min_rating,
+        "num_aug": num_aug,
+    }
     n = None
     writer = None
     try:
@@ -247,8 +277,9 @@ def build_sudoku_dataset(root, source=None, *, train_csv=None, test_csv=None, su
                     writer = DatasetWriter(root, _metadata(n, seed, builder), overwrite=overwrite).__enter__()
                     writer.begin_split(split)
                 elif q.shape[-1] != n:
-                    raise DataFormatError(f"grid side {q.shape[-1]} differs from {n} of the first split", file=path,
-                                          field="question")
+                    raise DataFormatError(
+                        f"grid side {q.shape[-1]} differs from {n} of the first split", file=path, field="question"
+                    )
                 if writer._split is None:
                     writer.begin_split(split)
                 for i in range(q.shape[0]):
@@ -259,8 +290,9 @@ def build_sudoku_dataset(root, source=None, *, train_csv=None, test_csv=None, su
                     else:
                         qs, as_ = q[i].reshape(1, -1), a[i].reshape(1, -1)
                     k = qs.shape[0]
-                    writer.add_group_arrays(qs.astype(np.int32) + 1, as_.astype(np.int32) + 1, np.ones(k, np.int64),
-                                            np.zeros(k, np.int64))
+                    writer.add_group_arrays(
+                        qs.astype(np.int32) + 1, as_.astype(np.int32) + 1, np.ones(k, np.int64), np.zeros(k, np.int64)
+                    )
                 bar.update(q.shape[0])
             bar.close()
             if writer is None or writer._split is None:

@@ -43,6 +43,7 @@ def _to_numpy(x):
         return x
     try:
         from keras import ops
+
         return np.asarray(ops.convert_to_numpy(x))
     except Exception:  # pragma: no cover - plain sequences
         return np.asarray(x)
@@ -72,9 +73,13 @@ class ARCEvaluator:
             self._transform[ident] = (int(tid), check_colour_permutation(cmap))
         self.tasks = {}
         for task_id, task in tasks.items():
-            pairs = [(arc_data.validate_grid(p["input"], task=task_id, field=f"test[{i}].input"),
-                      arc_data.validate_grid(p["output"], task=task_id, field=f"test[{i}].output"))
-                     for i, p in enumerate(task["test"])]
+            pairs = [
+                (
+                    arc_data.validate_grid(p["input"], task=task_id, field=f"test[{i}].input"),
+                    arc_data.validate_grid(p["output"], task=task_id, field=f"test[{i}].output"),
+                )
+                for i, p in enumerate(task["test"])
+            ]
             self.tasks[task_id] = pairs
         self.reset()
 
@@ -93,8 +98,8 @@ class ARCEvaluator:
         return cls(table["identifiers"], table["transforms"], table["tasks"], **kwargs)
 
     def reset(self):
-        self._grids = {}   # answer key -> grid
-        self._votes = {}   # (task_id, input key) -> {answer key: [count, sum of halt probabilities]}
+        self._grids = {}  # answer key -> grid
+        self._votes = {}  # (task_id, input key) -> {answer key: [count, sum of halt probabilities]}
 
     # ------------------------------------------------------------------ accumulation
     def update(self, preds, halt_logits, puzzle_identifiers, inputs):
@@ -108,8 +113,10 @@ class ARCEvaluator:
         inputs = _to_numpy(inputs)
         n = len(ids)
         if preds.shape != (n, arc_data.SEQ_LEN) or inputs.shape != (n, arc_data.SEQ_LEN) or halt.shape != (n,):
-            raise ValueError(f"expected preds and inputs (B, {arc_data.SEQ_LEN}) and halt_logits (B,) for "
-                             f"B={n} identifiers; got {preds.shape}, {inputs.shape}, {halt.shape}")
+            raise ValueError(
+                f"expected preds and inputs (B, {arc_data.SEQ_LEN}) and halt_logits (B,) for "
+                f"B={n} identifiers; got {preds.shape}, {inputs.shape}, {halt.shape}"
+            )
         prob = 1.0 / (1.0 + np.exp(-halt))
         for row in np.flatnonzero(ids != 0):
             ident = int(ids[row])
@@ -140,7 +147,7 @@ class ARCEvaluator:
         """Distinct answers for one test input, best first: list of (grid, votes, mean halt prob)."""
         votes = self._votes.get((task_id, arc_data.grid_key(test_input)), {})
         stats = [(k, c, s / c) for k, (c, s) in votes.items()]
-        stats.sort(key=lambda t: (t[1], t[2]), reverse=True)   # stable: first seen wins full ties
+        stats.sort(key=lambda t: (t[1], t[2]), reverse=True)  # stable: first seen wins full ties
         return [(self._grids[k], c, q) for k, c, q in stats]
 
     def result(self):
@@ -167,7 +174,7 @@ class ARCEvaluator:
         for task_id, pairs in self.tasks.items():
             sub[task_id] = []
             for x, _ in pairs:
-                grids = [g.tolist() for g, _, _ in self.ranked_answers(task_id, x)[:self.submission_k]]
+                grids = [g.tolist() for g, _, _ in self.ranked_answers(task_id, x)[: self.submission_k]]
                 grids = [g if g and g[0] else [[0]] for g in grids] or [[[0]]]
                 grids += [grids[0]] * (self.submission_k - len(grids))
                 sub[task_id].append({f"attempt_{i + 1}": g for i, g in enumerate(grids)})

@@ -61,8 +61,12 @@ class _RowMetric(keras.metrics.Metric):
         self.count.assign(ops.zeros((), self.dtype))
 
     def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "ignore_label_id": self.ignore_label_id,
-                "logits_key": self.logits_key}
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "ignore_label_id": self.ignore_label_id,
+            "logits_key": self.logits_key,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_trm")

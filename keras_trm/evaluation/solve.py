@@ -54,8 +54,10 @@ def run_solver(solver, inputs, puzzle_identifiers=None, batch_size=64, halt=Fals
         raise ValueError(f"puzzle_identifiers must be ({n},), got shape {ids.shape}")
     batch_size = max(1, min(int(batch_size), n)) if n else 1
     pad = (-n) % batch_size
-    x = {"inputs": np.concatenate([inputs, np.zeros((pad, inputs.shape[1]), np.int32)]),
-         "puzzle_identifiers": np.concatenate([ids, np.zeros((pad,), np.int32)])}
+    x = {
+        "inputs": np.concatenate([inputs, np.zeros((pad, inputs.shape[1]), np.int32)]),
+        "puzzle_identifiers": np.concatenate([ids, np.zeros((pad,), np.int32)]),
+    }
     old = getattr(solver, "halt_at_inference", False)
     changed = bool(halt) != bool(old)
     if changed:  # the compiled predict function bakes the halting mode in: rebuild it for this call
@@ -126,14 +128,17 @@ def solve_sudoku(solver, puzzles, batch_size=64, halt=False, tokens=False):
     spec = _spec(solver)
     n = int(spec.grid_shape[0]) if spec is not None and spec.benchmark == "sudoku" else None
     if n is None and hasattr(solver, "backbone"):
-        n = int(round(solver.backbone.sequence_length ** 0.5))
+        n = int(round(solver.backbone.sequence_length**0.5))
     digits, n = _parse_sudoku(puzzles, n, tokens)
     inputs = digits + 1
     out = run_solver(solver, inputs, batch_size=batch_size, halt=halt)
     pred = out["tokens"]
     grid = np.where((pred >= 2) & (pred <= n + 1), pred - 1, 0).astype(np.int32)
-    valid = np.array([sudoku_is_valid_solution(p, i, n) for p, i in zip(pred, inputs)], dtype=bool) \
-        if n in (4, 6, 9) else np.zeros(len(pred), bool)
+    valid = (
+        np.array([sudoku_is_valid_solution(p, i, n) for p, i in zip(pred, inputs)], dtype=bool)
+        if n in (4, 6, 9)
+        else np.zeros(len(pred), bool)
+    )
     return {
         "grids": grid.reshape(-1, n, n),
         "strings": ["".join(str(int(v)) if v else "." for v in row) for row in grid],
@@ -148,8 +153,12 @@ def solve_sudoku(solver, puzzles, batch_size=64, halt=False, tokens=False):
 def _parse_maze(mazes, n, tokens):
     if isinstance(mazes, str):
         mazes = [mazes]
-    if not tokens and isinstance(mazes, (list, tuple)) and mazes and all(
-            isinstance(m, (str, list, tuple)) for m in mazes):
+    if (
+        not tokens
+        and isinstance(mazes, (list, tuple))
+        and mazes
+        and all(isinstance(m, (str, list, tuple)) for m in mazes)
+    ):
         rows = []
         for i, m in enumerate(mazes):
             s = "".join(m) if isinstance(m, (list, tuple)) else m.replace("\n", "")  # rows or one string
@@ -185,14 +194,14 @@ def solve_maze(solver, mazes, batch_size=16, halt=False, tokens=False):
     spec = _spec(solver)
     n = int(spec.grid_shape[0]) if spec is not None and spec.benchmark == "maze" else None
     if n is None and hasattr(solver, "backbone"):
-        n = int(round(solver.backbone.sequence_length ** 0.5))
+        n = int(round(solver.backbone.sequence_length**0.5))
     inputs, n = _parse_maze(mazes, n, tokens)
     out = run_solver(solver, inputs, batch_size=batch_size, halt=halt)
     pred = out["tokens"]
     chars = np.array(list("?" + _MAZE_CHARSET))[np.clip(pred, 0, len(_MAZE_CHARSET))]
     strings = ["".join(r) for r in chars]
     return {
-        "grids": [[s[r * n:(r + 1) * n] for r in range(n)] for s in strings],
+        "grids": [[s[r * n : (r + 1) * n] for r in range(n)] for s in strings],
         "strings": strings,
         "valid": np.array([maze_is_valid_solution(p, i, n, n) for p, i in zip(pred, inputs)], dtype=bool),
         "confidence": out["confidence"],
@@ -204,17 +213,24 @@ def solve_maze(solver, mazes, batch_size=16, halt=False, tokens=False):
 # ================================================================================================ ARC
 def _as_task(task, task_id):
     if isinstance(task, arc_data.ARCTask):
-        return task.task_id if task_id is None else task_id, [np.asarray(i) for i, _ in task.test], \
-            [np.asarray(o) for _, o in task.test], task
+        return (
+            task.task_id if task_id is None else task_id,
+            [np.asarray(i) for i, _ in task.test],
+            [np.asarray(o) for _, o in task.test],
+            task,
+        )
     if not isinstance(task, dict) or "test" not in task:
         raise ValueError("task must be an ARCTask or a dict with 'train' and 'test' lists of pairs")
     tests = task["test"]
     inputs = [arc_data.validate_grid(p["input"], task=task_id, field=f"test[{i}].input") for i, p in enumerate(tests)]
-    outputs = [arc_data.validate_grid(p["output"], task=task_id, field=f"test[{i}].output") if "output" in p
-               else None for i, p in enumerate(tests)]
+    outputs = [
+        arc_data.validate_grid(p["output"], task=task_id, field=f"test[{i}].output") if "output" in p else None
+        for i, p in enumerate(tests)
+    ]
     train = [(arc_data.validate_grid(p["input"]), arc_data.validate_grid(p["output"])) for p in task.get("train", [])]
-    full = arc_data.ARCTask(task_id or "task", train=train,
-                            test=[(i, o if o is not None else i) for i, o in zip(inputs, outputs)])
+    full = arc_data.ARCTask(
+        task_id or "task", train=train, test=[(i, o if o is not None else i) for i, o in zip(inputs, outputs)]
+    )
     return task_id or "task", inputs, outputs, full
 
 
@@ -251,7 +267,9 @@ def solve_arc(solver, task, task_id=None, num_variants=None, batch_size=64, halt
     else:
         rng = np.random.default_rng(seed)
         count = 8 if num_variants is None else int(num_variants)
-        variants = [(0, tid, cmap) for tid, cmap in arc_data.task_variants(full, max(count - 1, 0), rng)][:max(count, 1)]
+        variants = [(0, tid, cmap) for tid, cmap in arc_data.task_variants(full, max(count - 1, 0), rng)][
+            : max(count, 1)
+        ]
     rows, model_ids, local_ids = [], [], []
     for k, (ident, tid, cmap) in enumerate(variants):
         for x in test_inputs:
@@ -263,8 +281,9 @@ def solve_arc(solver, task, task_id=None, num_variants=None, batch_size=64, halt
 
     names = ["<blank>"] + [arc_data.variant_name(task_id, tid, cmap) for _, tid, cmap in variants]
     transforms = {k + 1: (tid, cmap) for k, (_, tid, cmap) in enumerate(variants)}
-    tests = [{"input": x.tolist(), "output": (y if y is not None else x).tolist()}
-             for x, y in zip(test_inputs, test_outputs)]
+    tests = [
+        {"input": x.tolist(), "output": (y if y is not None else x).tolist()} for x, y in zip(test_inputs, test_outputs)
+    ]
     ev = ARCEvaluator(names, transforms, {task_id: {"test": tests}}, pass_ks=(1, 2), submission_k=attempts)
     ev.update(out["tokens"], out["q_halt_logits"], np.asarray(local_ids), inputs)
     ranked = [[(g.tolist(), int(c), float(q)) for g, c, q in ev.ranked_answers(task_id, x)] for x in test_inputs]

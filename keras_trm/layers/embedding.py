@@ -82,8 +82,14 @@ class TRMInputEmbedding(keras.layers.Layer):
     """
 
     def __init__(
-        self, vocabulary_size, hidden_dim, sequence_length, puzzle_emb_len, puzzle_emb_ndim, pos_encodings="rope",
-        **kwargs
+        self,
+        vocabulary_size,
+        hidden_dim,
+        sequence_length,
+        puzzle_emb_len,
+        puzzle_emb_ndim,
+        pos_encodings="rope",
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if pos_encodings not in ("rope", "learned", "none"):

@@ -454,7 +454,10 @@ def _fixed_size_batches(x, y, sample_weight, batch_size):
         pad = (-n) % batch_size
         w = np.ones((n,), "float32") if sample_weight is None else np.asarray(sample_weight, "float32")
         if pad:
-            x = {k: np.concatenate([np.asarray(v), np.zeros((pad,) + np.shape(v)[1:], np.asarray(v).dtype)]) for k, v in x.items()}
+            x = {
+                k: np.concatenate([np.asarray(v), np.zeros((pad,) + np.shape(v)[1:], np.asarray(v).dtype)])
+                for k, v in x.items()
+            }
             y = np.concatenate([np.asarray(y), np.zeros((pad,) + np.shape(y)[1:], np.asarray(y).dtype)])
             w = np.concatenate([w, np.zeros((pad,), "float32")])
         return x, y, w, batch_size, batch_size

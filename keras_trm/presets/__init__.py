@@ -12,7 +12,7 @@ Example:
     16
 """
 
-from keras_trm.presets.puzzle_spec import PuzzleSpec
+from keras_trm.presets.official import import_official_to_preset
 from keras_trm.presets.preset_utils import (
     PresetValidationError,
     is_architecture_only,
@@ -21,9 +21,9 @@ from keras_trm.presets.preset_utils import (
     save_preset,
     validate_preset,
 )
-from keras_trm.presets.trm_presets import ARCHITECTURES, SHIPPED_PRESET, backbone_presets
+from keras_trm.presets.puzzle_spec import PuzzleSpec
 from keras_trm.presets.resize import resize_puzzle_embeddings
-from keras_trm.presets.official import import_official_to_preset
+from keras_trm.presets.trm_presets import ARCHITECTURES, SHIPPED_PRESET, backbone_presets
 
 __all__ = [
     "ARCHITECTURES",

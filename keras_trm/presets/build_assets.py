@@ -1,7 +1,7 @@
 """Write the architecture-only preset folders shipped in `keras_trm/presets/assets/` (config files, no weights).
 
-    python -m keras_trm.presets.build_assets            # all of ARCHITECTURES
-    python -m keras_trm.presets.build_assets trm_maze_hard
+python -m keras_trm.presets.build_assets            # all of ARCHITECTURES
+python -m keras_trm.presets.build_assets trm_maze_hard
 """
 
 import os
@@ -59,8 +59,11 @@ def main(argv=None):
     for name in names:
         solver = write_architecture_preset(name, os.path.join(ASSETS_DIR, name))
         b = solver.backbone
-        table = 0 if b.puzzle_embedding_table is None else int(b.puzzle_embedding_table.shape[0]) * int(
-            b.puzzle_embedding_table.shape[1])
+        table = (
+            0
+            if b.puzzle_embedding_table is None
+            else int(b.puzzle_embedding_table.shape[0]) * int(b.puzzle_embedding_table.shape[1])
+        )
         print(name, "params (without the puzzle table):", b.count_params() - table)
 
 

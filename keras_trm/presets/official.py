@@ -50,7 +50,7 @@ def import_official_to_preset(checkpoint, arch_config, preset_dir, spec=None, de
     solver = import_official_checkpoint(checkpoint, arch_config, **overrides)
     b = solver.backbone
     if spec is None:
-        side = int(round(b.sequence_length ** 0.5))
+        side = int(round(b.sequence_length**0.5))
         square = side * side == b.sequence_length
         if square and b.vocabulary_size == side + 2 and side in (4, 6, 9):
             spec = PuzzleSpec.sudoku(side)
@@ -61,11 +61,16 @@ def import_official_to_preset(checkpoint, arch_config, preset_dir, spec=None, de
         else:
             shape = [side, side] if square else [1, b.sequence_length]
             spec = PuzzleSpec("custom", [str(i) for i in range(b.vocabulary_size)], shape)
-    spec.description = description or spec.description or (
-        f"Official TRM checkpoint {os.path.basename(os.fspath(checkpoint))} imported with keras_trm.")
-    spec.training = dict(spec.training or {}, command=(
-        f"keras_trm.presets.import_official_to_preset({os.fspath(checkpoint)!r}, ...)"),
+    spec.description = (
+        description
+        or spec.description
+        or (f"Official TRM checkpoint {os.path.basename(os.fspath(checkpoint))} imported with keras_trm.")
+    )
+    spec.training = dict(
+        spec.training or {},
+        command=(f"keras_trm.presets.import_official_to_preset({os.fspath(checkpoint)!r}, ...)"),
         results=(spec.training or {}).get("results") or "as the official checkpoint",
-        source="official PyTorch checkpoint")
+        source="official PyTorch checkpoint",
+    )
     save_preset(solver, preset_dir, spec)
     return solver

@@ -48,8 +48,16 @@ TASK_CONFIG_FILE = "task.json"
 METADATA_FILE = "metadata.json"
 MODEL_WEIGHTS_FILE = "model.weights.h5"
 
-_REQUIRED_BACKBONE_FIELDS = ("vocabulary_size", "sequence_length", "hidden_dim", "num_heads", "num_layers",
-                             "H_cycles", "L_cycles", "num_puzzle_identifiers")
+_REQUIRED_BACKBONE_FIELDS = (
+    "vocabulary_size",
+    "sequence_length",
+    "hidden_dim",
+    "num_heads",
+    "num_layers",
+    "H_cycles",
+    "L_cycles",
+    "num_puzzle_identifiers",
+)
 
 
 class PresetValidationError(ValueError):
@@ -150,18 +158,23 @@ def validate_preset(preset_dir, load_weights=True):
         raise PresetValidationError(preset_dir, None, "not a folder")
     config = _read_json(preset_dir, CONFIG_FILE)
     if config.get("class_name") != "TRMBackbone" or "config" not in config:
-        raise PresetValidationError(CONFIG_FILE, "class_name",
-                                    f"expected a serialised TRMBackbone, found {config.get('class_name')!r}")
+        raise PresetValidationError(
+            CONFIG_FILE, "class_name", f"expected a serialised TRMBackbone, found {config.get('class_name')!r}"
+        )
     cfg = config["config"]
     for field in _REQUIRED_BACKBONE_FIELDS:
         if not isinstance(cfg.get(field), int) or cfg[field] < 1:
-            raise PresetValidationError(CONFIG_FILE, f"config.{field}", f"missing or not a positive integer "
-                                                                        f"({cfg.get(field)!r})")
+            raise PresetValidationError(
+                CONFIG_FILE, f"config.{field}", f"missing or not a positive integer ({cfg.get(field)!r})"
+            )
     task = _read_json(preset_dir, TASK_CONFIG_FILE, required=False)
     if task is not None:
         if task.get("class_name") != "TRMPuzzleSolver":
-            raise PresetValidationError(TASK_CONFIG_FILE, "class_name",
-                                        f"expected a serialised TRMPuzzleSolver, found {task.get('class_name')!r}")
+            raise PresetValidationError(
+                TASK_CONFIG_FILE,
+                "class_name",
+                f"expected a serialised TRMPuzzleSolver, found {task.get('class_name')!r}",
+            )
         if not isinstance(task.get("config", {}).get("halt_max_steps"), int):
             raise PresetValidationError(TASK_CONFIG_FILE, "config.halt_max_steps", "missing")
     _read_json(preset_dir, METADATA_FILE)
@@ -185,8 +198,9 @@ def validate_preset(preset_dir, load_weights=True):
         try:
             TRMBackbone.from_preset(preset_dir, load_weights=True)
         except Exception as e:  # noqa: BLE001 - reported with the file name
-            raise PresetValidationError(MODEL_WEIGHTS_FILE, None,
-                                        f"does not load into the model of {CONFIG_FILE} ({type(e).__name__}: {e})")
+            raise PresetValidationError(
+                MODEL_WEIGHTS_FILE, None, f"does not load into the model of {CONFIG_FILE} ({type(e).__name__}: {e})"
+            )
     return spec
 
 
@@ -199,11 +213,13 @@ def _check_spec(spec, cfg, task):
     if not spec.description:
         raise bad("description", "empty (say what the preset solves and how well)")
     if len(spec.vocabulary) != cfg["vocabulary_size"]:
-        raise bad("vocabulary", f"{len(spec.vocabulary)} entries but config.json has vocabulary_size "
-                                f"{cfg['vocabulary_size']}")
+        raise bad(
+            "vocabulary", f"{len(spec.vocabulary)} entries but config.json has vocabulary_size {cfg['vocabulary_size']}"
+        )
     if len(spec.grid_shape) != 2 or spec.seq_len != cfg["sequence_length"]:
-        raise bad("grid_shape", f"{spec.grid_shape} does not give config.json's sequence_length "
-                                f"{cfg['sequence_length']}")
+        raise bad(
+            "grid_shape", f"{spec.grid_shape} does not give config.json's sequence_length {cfg['sequence_length']}"
+        )
     if not isinstance(spec.halt_max_steps, int) or spec.halt_max_steps < 1:
         raise bad("halt_max_steps", f"must be a positive integer, got {spec.halt_max_steps!r}")
     if task is not None and task["config"]["halt_max_steps"] != spec.halt_max_steps:
@@ -217,8 +233,12 @@ def _check_spec(spec, cfg, task):
         if spec.identifiers is None:
             raise bad("has_identifier_table", f"an ARC preset needs {IDENTIFIERS_FILE} (identifier -> variant map)")
         if len(spec.identifiers) != cfg["num_puzzle_identifiers"]:
-            raise bad("identifiers", f"{len(spec.identifiers)} names but config.json has num_puzzle_identifiers "
-                                     f"{cfg['num_puzzle_identifiers']}", IDENTIFIERS_FILE)
+            raise bad(
+                "identifiers",
+                f"{len(spec.identifiers)} names but config.json has num_puzzle_identifiers "
+                f"{cfg['num_puzzle_identifiers']}",
+                IDENTIFIERS_FILE,
+            )
 
 
 # ---------------------------------------------------------------------------------------------- publish

@@ -72,8 +72,13 @@ class PuzzleSpec:
     @classmethod
     def sudoku(cls, n=9, **kwargs):
         """Sudoku n x n: tokens value + 1 (blank 1, digits 2..n+1), vocab n + 2."""
-        return cls("sudoku", ["<pad>", "<blank>"] + [str(d) for d in range(1, n + 1)], [n, n],
-                   tokenization={"blank": ".", "blank_token": 1, "digit_offset": 1}, **kwargs)
+        return cls(
+            "sudoku",
+            ["<pad>", "<blank>"] + [str(d) for d in range(1, n + 1)],
+            [n, n],
+            tokenization={"blank": ".", "blank_token": 1, "digit_offset": 1},
+            **kwargs,
+        )
 
     @classmethod
     def maze(cls, n=30, **kwargs):
@@ -83,9 +88,15 @@ class PuzzleSpec:
     @classmethod
     def arc(cls, benchmark="arc-agi-1", identifiers=None, transforms=None, **kwargs):
         """ARC: PAD 0, EOS 1, colour c -> c + 2 (vocab 12) on a 30x30 canvas."""
-        return cls(benchmark, ["<pad>", "<eos>"] + [str(c) for c in range(10)], [30, 30],
-                   tokenization={"pad": 0, "eos": 1, "colour_offset": 2, "canvas": [30, 30]},
-                   identifiers=identifiers, transforms=transforms, **kwargs)
+        return cls(
+            benchmark,
+            ["<pad>", "<eos>"] + [str(c) for c in range(10)],
+            [30, 30],
+            tokenization={"pad": 0, "eos": 1, "colour_offset": 2, "canvas": [30, 30]},
+            identifiers=identifiers,
+            transforms=transforms,
+            **kwargs,
+        )
 
     @classmethod
     def from_dataset(cls, root, **kwargs):
@@ -150,8 +161,12 @@ class PuzzleSpec:
             t, cmap = transforms.get(ident, (0, np.arange(10)))
             tid.append(str(int(t)))
             colours.append("".join(str(int(c)) for c in np.asarray(cmap).reshape(-1)))
-        return {"identifiers": list(self.identifiers), "tid": "".join(tid), "colours": "".join(colours),
-                "has_transform": [i for i in range(len(self.identifiers)) if i in transforms]}
+        return {
+            "identifiers": list(self.identifiers),
+            "tid": "".join(tid),
+            "colours": "".join(colours),
+            "has_transform": [i for i in range(len(self.identifiers)) if i in transforms],
+        }
 
     @classmethod
     def from_dict(cls, d, identifier_table=None):
@@ -166,8 +181,9 @@ class PuzzleSpec:
             names = identifier_table["identifiers"]
             tid, colours = identifier_table["tid"], identifier_table["colours"]
             if len(tid) != len(names) or len(colours) != 10 * len(names):
-                raise ValueError(f"{IDENTIFIERS_FILE}: field 'tid'/'colours' does not cover the {len(names)} "
-                                 "identifiers")
+                raise ValueError(
+                    f"{IDENTIFIERS_FILE}: field 'tid'/'colours' does not cover the {len(names)} identifiers"
+                )
             tids = np.frombuffer(tid.encode(), np.uint8).astype(np.int64) - 48
             cols = (np.frombuffer(colours.encode(), np.uint8).astype(np.int64) - 48).reshape(-1, 10)
             keep = identifier_table.get("has_transform", range(len(names)))

@@ -13,54 +13,106 @@ import os
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 
-_COMMON = dict(hidden_dim=512, num_heads=8, num_layers=2, expansion=4.0, puzzle_emb_len=16, rope_theta=10000.0,
-               norm_epsilon=1e-5)
+_COMMON = dict(
+    hidden_dim=512, num_heads=8, num_layers=2, expansion=4.0, puzzle_emb_len=16, rope_theta=10000.0, norm_epsilon=1e-5
+)
 _SOLVER = dict(halt_max_steps=16, halt_exploration_prob=0.1, no_ACT_continue=True, loss="stablemax")
 
 
 def _training(lr, emb_lr, wd, epochs, augmentation):
-    return {"global_batch_size": 768, "learning_rate": lr, "puzzle_emb_learning_rate": emb_lr,
-            "weight_decay": wd, "puzzle_emb_weight_decay": wd, "warmup_steps": 2000, "lr_min_ratio": 1.0,
-            "beta_1": 0.9, "beta_2": 0.95, "ema_momentum": 0.999, "epochs": epochs, "augmentation": augmentation}
+    return {
+        "global_batch_size": 768,
+        "learning_rate": lr,
+        "puzzle_emb_learning_rate": emb_lr,
+        "weight_decay": wd,
+        "puzzle_emb_weight_decay": wd,
+        "warmup_steps": 2000,
+        "lr_min_ratio": 1.0,
+        "beta_1": 0.9,
+        "beta_2": 0.95,
+        "ema_momentum": 0.999,
+        "epochs": epochs,
+        "augmentation": augmentation,
+    }
 
 
 # Architecture presets: TRMBackbone / TRMPuzzleSolver arguments, the PuzzleSpec and the official training settings.
 ARCHITECTURES = {
     "trm_sudoku_mlp": {
-        "backbone": dict(_COMMON, vocabulary_size=11, sequence_length=81, H_cycles=3, L_cycles=6, mlp_t=True,
-                         pos_encodings="none", num_puzzle_identifiers=1),
+        "backbone": dict(
+            _COMMON,
+            vocabulary_size=11,
+            sequence_length=81,
+            H_cycles=3,
+            L_cycles=6,
+            mlp_t=True,
+            pos_encodings="none",
+            num_puzzle_identifiers=1,
+        ),
         "solver": dict(_SOLVER),
         "spec": ("sudoku", 9),
         "training": _training(1e-4, 1e-4, 1.0, 50000, "1000 per puzzle"),
         "paper_result": "Sudoku-Extreme test accuracy 87.4% (paper)",
     },
     "trm_sudoku_att": {
-        "backbone": dict(_COMMON, vocabulary_size=11, sequence_length=81, H_cycles=3, L_cycles=6, mlp_t=False,
-                         pos_encodings="rope", num_puzzle_identifiers=1),
+        "backbone": dict(
+            _COMMON,
+            vocabulary_size=11,
+            sequence_length=81,
+            H_cycles=3,
+            L_cycles=6,
+            mlp_t=False,
+            pos_encodings="rope",
+            num_puzzle_identifiers=1,
+        ),
         "solver": dict(_SOLVER),
         "spec": ("sudoku", 9),
         "training": _training(1e-4, 1e-4, 1.0, 50000, "1000 per puzzle"),
         "paper_result": "Sudoku-Extreme test accuracy 74.7% (paper)",
     },
     "trm_maze_hard": {
-        "backbone": dict(_COMMON, vocabulary_size=6, sequence_length=900, H_cycles=3, L_cycles=4, mlp_t=False,
-                         pos_encodings="rope", num_puzzle_identifiers=1),
+        "backbone": dict(
+            _COMMON,
+            vocabulary_size=6,
+            sequence_length=900,
+            H_cycles=3,
+            L_cycles=4,
+            mlp_t=False,
+            pos_encodings="rope",
+            num_puzzle_identifiers=1,
+        ),
         "solver": dict(_SOLVER),
         "spec": ("maze", 30),
         "training": _training(1e-4, 1e-4, 1.0, 50000, "dihedral x8 (optional)"),
         "paper_result": "Maze-Hard 30x30 test accuracy 85.3% (paper)",
     },
     "trm_arc_agi_1": {
-        "backbone": dict(_COMMON, vocabulary_size=12, sequence_length=900, H_cycles=3, L_cycles=4, mlp_t=False,
-                         pos_encodings="rope", num_puzzle_identifiers=1),
+        "backbone": dict(
+            _COMMON,
+            vocabulary_size=12,
+            sequence_length=900,
+            H_cycles=3,
+            L_cycles=4,
+            mlp_t=False,
+            pos_encodings="rope",
+            num_puzzle_identifiers=1,
+        ),
         "solver": dict(_SOLVER),
         "spec": ("arc-agi-1", 30),
         "training": _training(1e-4, 1e-2, 0.1, 100000, "1000 variants per task"),
         "paper_result": "ARC-AGI-1 pass@2 44.6% (paper)",
     },
     "trm_arc_agi_2": {
-        "backbone": dict(_COMMON, vocabulary_size=12, sequence_length=900, H_cycles=3, L_cycles=4, mlp_t=False,
-                         pos_encodings="rope", num_puzzle_identifiers=1),
+        "backbone": dict(
+            _COMMON,
+            vocabulary_size=12,
+            sequence_length=900,
+            H_cycles=3,
+            L_cycles=4,
+            mlp_t=False,
+            pos_encodings="rope",
+            num_puzzle_identifiers=1,
+        ),
         "solver": dict(_SOLVER),
         "spec": ("arc-agi-2", 30),
         "training": _training(1e-4, 1e-2, 0.1, 100000, "1000 variants per task"),
@@ -68,8 +120,10 @@ ARCHITECTURES = {
     },
 }
 
-_ARC_NOTE = (" The puzzle-embedding table has 1 row here: pass num_puzzle_identifiers=<the dataset's "
-             "num_puzzle_identifiers> to from_preset (one row per task variant).")
+_ARC_NOTE = (
+    " The puzzle-embedding table has 1 row here: pass num_puzzle_identifiers=<the dataset's "
+    "num_puzzle_identifiers> to from_preset (one row per task variant)."
+)
 
 # Trained parameters of the network as the paper counts them: without the puzzle-embedding table and without the
 # fixed H_init / L_init vectors (SPEC: 6,828,034 for Sudoku attention, 5,028,866 for Sudoku MLP).
@@ -87,9 +141,11 @@ def _description(name):
     a = ARCHITECTURES[name]
     b = a["backbone"]
     kind = "TRM-MLP (sequence SwiGLU, no positions)" if b["mlp_t"] else "TRM-Att (attention, RoPE)"
-    text = (f"Architecture only (no trained weights; loads randomly initialised): {kind}, D {b['hidden_dim']}, "
-            f"{b['num_layers']} layers, T={b['H_cycles']}, n={b['L_cycles']}, N_sup {a['solver']['halt_max_steps']}, "
-            f"the official {a['spec'][0]} configuration. {a['paper_result']}.")
+    text = (
+        f"Architecture only (no trained weights; loads randomly initialised): {kind}, D {b['hidden_dim']}, "
+        f"{b['num_layers']} layers, T={b['H_cycles']}, n={b['L_cycles']}, N_sup {a['solver']['halt_max_steps']}, "
+        f"the official {a['spec'][0]} configuration. {a['paper_result']}."
+    )
     return text + (_ARC_NOTE if a["spec"][0].startswith("arc") else "")
 
 

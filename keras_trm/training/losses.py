@@ -70,9 +70,7 @@ def stablemax_cross_entropy(logits, labels, ignore_label_id=IGNORE_LABEL_ID):
     >>> float(np.asarray(loss)[0, 0]) == float(np.float32(-np.log(4.0 / 7.0)))
     True
     """
-    return _cross_entropy_from_log_scores(
-        log_stablemax_score(logits), labels, ignore_label_id
-    )
+    return _cross_entropy_from_log_scores(log_stablemax_score(logits), labels, ignore_label_id)
 
 
 def softmax_cross_entropy(logits, labels, ignore_label_id=IGNORE_LABEL_ID):
@@ -86,9 +84,7 @@ def softmax_cross_entropy(logits, labels, ignore_label_id=IGNORE_LABEL_ID):
     >>> bool(np.isclose(np.asarray(loss)[0, 0], np.log(4.0)))
     True
     """
-    return _cross_entropy_from_log_scores(
-        ops.cast(logits, "float32"), labels, ignore_label_id
-    )
+    return _cross_entropy_from_log_scores(ops.cast(logits, "float32"), labels, ignore_label_id)
 
 
 LOSS_FUNCTIONS = {
@@ -103,9 +99,7 @@ def get_token_loss(loss):
         return loss
     key = str(loss).lower().replace("_cross_entropy", "")
     if key not in LOSS_FUNCTIONS:
-        raise ValueError(
-            f"Unknown loss {loss!r}; expected one of {sorted(LOSS_FUNCTIONS)}."
-        )
+        raise ValueError(f"Unknown loss {loss!r}; expected one of {sorted(LOSS_FUNCTIONS)}.")
     return LOSS_FUNCTIONS[key]
 
 
@@ -115,9 +109,7 @@ def valid_counts(labels, ignore_label_id=IGNORE_LABEL_ID):
     return ops.sum(ops.cast(valid, "int32"), axis=-1)
 
 
-def lm_loss_per_row(
-    logits, labels, loss="stablemax", ignore_label_id=IGNORE_LABEL_ID
-):
+def lm_loss_per_row(logits, labels, loss="stablemax", ignore_label_id=IGNORE_LABEL_ID):
     """Per-row LM loss: sum of CE over valid positions / max(1, valid count).
 
     Args:

@@ -107,9 +107,7 @@ class AdamATan2(keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(var_list)
-        self._momentums, self._velocities = self.add_optimizer_variables(
-            var_list, ["momentum", "velocity"]
-        )
+        self._momentums, self._velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])
 
     def _backend_apply_gradients(self, grads, trainable_variables):
         if self.use_ema:  # the official average starts at the weights before the first update
@@ -232,9 +230,7 @@ class SignSGDEmbedding:
         self.learning_rate = learning_rate
         self.weight_decay = float(weight_decay)
         self.name = name
-        self.iterations = keras.Variable(
-            0, dtype="int", trainable=False, name=f"{name}_iterations"
-        )
+        self.iterations = keras.Variable(0, dtype="int", trainable=False, name=f"{name}_iterations")
 
     @property
     def variables(self):

@@ -24,8 +24,18 @@ from keras_trm.data.arc import crop_tokens
 from keras_trm.evaluation.grids import sudoku_box_shape
 
 ARC_PALETTE = np.array(
-    [(0x00, 0x00, 0x00), (0x00, 0x74, 0xD9), (0xFF, 0x41, 0x36), (0x2E, 0xCC, 0x40), (0xFF, 0xDC, 0x00),
-     (0xAA, 0xAA, 0xAA), (0xF0, 0x12, 0xBE), (0xFF, 0x85, 0x1B), (0x7F, 0xDB, 0xFF), (0x87, 0x0C, 0x25)],
+    [
+        (0x00, 0x00, 0x00),
+        (0x00, 0x74, 0xD9),
+        (0xFF, 0x41, 0x36),
+        (0x2E, 0xCC, 0x40),
+        (0xFF, 0xDC, 0x00),
+        (0xAA, 0xAA, 0xAA),
+        (0xF0, 0x12, 0xBE),
+        (0xFF, 0x85, 0x1B),
+        (0x7F, 0xDB, 0xFF),
+        (0x87, 0x0C, 0x25),
+    ],
     dtype=np.uint8,
 )
 # Maze token -> colour: 0 padding, 1 wall, 2 open, 3 S, 4 G, 5 path.
@@ -61,9 +71,9 @@ def _grid_image(colours, cell, line=(160, 160, 160), box=None, box_line=BLACK):
     image[::cell, :], image[:, ::cell] = line, line
     if box is not None:
         for r in range(0, rows + 1, box[0]):
-            image[max(r * cell - 1, 0): r * cell + 2, :] = box_line
+            image[max(r * cell - 1, 0) : r * cell + 2, :] = box_line
         for c in range(0, cols + 1, box[1]):
-            image[:, max(c * cell - 1, 0): c * cell + 2] = box_line
+            image[:, max(c * cell - 1, 0) : c * cell + 2] = box_line
     return image
 
 
@@ -135,7 +145,7 @@ def render_puzzle_row(images, titles=None, gap=12, title_height=22, background=W
     out[:] = background
     pil_font, x, spans = _font(max(title_height - 8, 8)), gap, []
     for image in images:
-        out[top: top + image.shape[0], x: x + image.shape[1]] = image
+        out[top : top + image.shape[0], x : x + image.shape[1]] = image
         spans.append((x, x + image.shape[1]))
         x += image.shape[1] + gap
     if titles:
@@ -154,7 +164,7 @@ def stack_rows(images, gap=0, background=WHITE):
     out = np.empty((height, width, 3), dtype=np.uint8)
     out[:], y = background, 0
     for image in images:
-        out[y: y + image.shape[0], : image.shape[1]] = image
+        out[y : y + image.shape[0], : image.shape[1]] = image
         y += image.shape[0] + gap
     return out
 
@@ -177,8 +187,7 @@ def render_evolution(step_predictions, render_fn=None, step_labels=None, columns
         step_labels = [f"step {i + 1}" for i in range(len(images))]
     columns = max(1, columns or len(images))
     rows = [
-        render_puzzle_row(images[i: i + columns], step_labels[i: i + columns])
-        for i in range(0, len(images), columns)
+        render_puzzle_row(images[i : i + columns], step_labels[i : i + columns]) for i in range(0, len(images), columns)
     ]
     return stack_rows(rows)
 

@@ -28,8 +28,13 @@ def test_resume_matches_uninterrupted_run(root, tmp_path):
     # shuffle=False: the sampler already shuffles; Keras would permute each epoch's batches with numpy's global RNG
     # uninterrupted: 4 epochs of 3 steps
     full = make_solver(seed=0)
-    full.fit(train_batches(root), epochs=4, verbose=0, shuffle=False,
-             callbacks=[TRMCheckpoint(tmp_path / "full", data=None, keep=1)])
+    full.fit(
+        train_batches(root),
+        epochs=4,
+        verbose=0,
+        shuffle=False,
+        callbacks=[TRMCheckpoint(tmp_path / "full", data=None, keep=1)],
+    )
 
     # interrupted after 2 epochs ...
     first = make_solver(seed=0)
@@ -42,8 +47,14 @@ def test_resume_matches_uninterrupted_run(root, tmp_path):
     data = train_batches(root)
     state = restore_latest(resumed, data, tmp_path / "run")
     assert state["initial_epoch"] == 2 and state["step"] == 6 and data.epoch == 2
-    resumed.fit(data, epochs=4, initial_epoch=state["initial_epoch"], verbose=0, shuffle=False,
-                callbacks=[TRMCheckpoint(tmp_path / "run", data=data)])
+    resumed.fit(
+        data,
+        epochs=4,
+        initial_epoch=state["initial_epoch"],
+        verbose=0,
+        shuffle=False,
+        callbacks=[TRMCheckpoint(tmp_path / "run", data=data)],
+    )
 
     _assert_same_state(full, resumed)  # after fit: EMA weights, optimizer, carry, table, seeds
     # the last checkpoints (raw weights) agree too

@@ -39,8 +39,15 @@ def test_validation_sees_ema_and_training_resumes_raw():
     solver = make_solver()
     x, y = _arrays()
     probe = _Probe()
-    solver.fit(x, y, batch_size=8, epochs=3, verbose=0, validation_data=(x, y),
-               callbacks=[EMAEvaluation(restore_raw_after_fit=True), probe])
+    solver.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=3,
+        verbose=0,
+        validation_data=(x, y),
+        callbacks=[EMAEvaluation(restore_raw_after_fit=True), probe],
+    )
     assert len(probe.at_eval) == 3 and len(probe.resumed) == 2
     for e in range(3):
         assert _same(probe.at_eval[e], probe.ema_at_eval[e])  # evaluation ran on the EMA

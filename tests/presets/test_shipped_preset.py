@@ -4,7 +4,6 @@ import csv
 import os
 
 import numpy as np
-import pytest
 
 from keras_trm import TRMPuzzleSolver
 from keras_trm.data.generators import generate_sudoku
@@ -42,6 +41,6 @@ def test_shipped_preset_solves_held_out_sudoku_by_name():
     # Digit arrays (0 blank) give the same answers as the strings; and a generated puzzle from a fresh seed.
     digits = np.array([[0 if c == "." else int(c) for c in q] for q in questions[:8]])
     np.testing.assert_array_equal(solve_sudoku(solver, digits, batch_size=8)["grids"], out["grids"][:8])
-    (q, a, _), = generate_sudoku(n=4, count=1, seed=12345)[0]
+    ((q, a, _),) = generate_sudoku(n=4, count=1, seed=12345)[0]
     one = solve_sudoku(solver, "".join(str(v) if v else "." for v in q.reshape(-1)))
     assert one["grids"].shape == (1, 4, 4) and 0.0 <= one["confidence"][0] <= 1.0

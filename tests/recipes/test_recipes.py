@@ -28,17 +28,30 @@ def test_paper_defaults_follow_the_spec():
 def test_variants_sizes_and_overrides():
     att = common.make_config(sudoku_extreme.SudokuConfig, variant="att")
     assert not att.mlp_t and att.pos_encodings == "rope"
-    cfg, _ = common.parse_config(sudoku_extreme.SudokuConfig,
-                                 ["--size", "smoke", "--set", "hidden_dim=96", "--learning_rate", "2e-3",
-                                  "--set", "ema=true", "--set", "test_count=none"])
+    cfg, _ = common.parse_config(
+        sudoku_extreme.SudokuConfig,
+        [
+            "--size",
+            "smoke",
+            "--set",
+            "hidden_dim=96",
+            "--learning_rate",
+            "2e-3",
+            "--set",
+            "ema=true",
+            "--set",
+            "test_count=none",
+        ],
+    )
     assert cfg.size == "smoke" and cfg.grid == 4 and cfg.hidden_dim == 96 and cfg.learning_rate == 2e-3
     assert cfg.ema is True and cfg.test_count is None
     r = cfg.resolved()
     assert r.out_dir == os.path.join("runs", "sudoku-mlp-smoke") and r.data_dir.endswith("data")
 
 
-@pytest.mark.parametrize("argv", [["--size", "huge"], ["--set", "nope=1"], ["--set", "hidden_dim=abc"],
-                                  ["--set", "novalue"]])
+@pytest.mark.parametrize(
+    "argv", [["--size", "huge"], ["--set", "nope=1"], ["--set", "hidden_dim=abc"], ["--set", "novalue"]]
+)
 def test_bad_arguments_are_argparse_errors(argv, capsys):
     with pytest.raises(SystemExit) as e:
         common.parse_config(sudoku_extreme.SudokuConfig, argv)
@@ -107,13 +120,20 @@ def _train_split(puzzle_sizes_per_group):
     sizes = [s for group in puzzle_sizes_per_group for s in group]
     puzzle_indices = np.concatenate([[0], np.cumsum(sizes)])
     group_indices = np.concatenate([[0], np.cumsum([len(g) for g in puzzle_sizes_per_group])])
-    return SimpleNamespace(root="stub", puzzle_indices=puzzle_indices, group_indices=group_indices,
-                           num_groups=len(puzzle_sizes_per_group), num_puzzles=len(sizes), num_examples=int(sum(sizes)))
+    return SimpleNamespace(
+        root="stub",
+        puzzle_indices=puzzle_indices,
+        group_indices=group_indices,
+        num_groups=len(puzzle_sizes_per_group),
+        num_puzzles=len(sizes),
+        num_examples=int(sum(sizes)),
+    )
 
 
 # Per paper recipe: its training split's structure (the counts depend only on the groups and on the examples of the
 # puzzles a group holds) and the official numbers worked out by hand from pretrain.py:
-#   total_steps = int(epochs * groups * mean_puzzle_examples / global_batch_size); evaluations = epochs // eval_interval;
+#   total_steps = int(epochs * groups * mean_puzzle_examples / global_batch_size);
+#   evaluations = epochs // eval_interval;
 #   each iteration serves the full batches of eval_interval group permutations (one partial batch dropped).
 PAPER_SCHEDULES = {
     # 1000 puzzles x 1001 variants, one example each (only the groups matter): 1000 groups of 1 example.
@@ -137,8 +157,13 @@ def test_paper_recipes_train_and_evaluate_as_often_as_the_official_trainer(recip
     cls, groups, expected = PAPER_SCHEDULES[recipe]
     cfg = cls()
     assert (cfg.max_steps, cfg.global_batch_size) == (0, 768)
-    train = PuzzleBatches(_train_split(groups), cfg.global_batch_size, mode="train", seed=cfg.seed,
-                          group_passes=common.train_group_passes(cfg))
+    train = PuzzleBatches(
+        _train_split(groups),
+        cfg.global_batch_size,
+        mode="train",
+        seed=cfg.seed,
+        group_passes=common.train_group_passes(cfg),
+    )
     assert train.group_passes == cfg.eval_interval
     assert common.schedule(cfg, train) == expected
 

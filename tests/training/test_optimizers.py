@@ -47,8 +47,7 @@ def random_problem(seed=0, steps=6):
     rng = np.random.default_rng(seed)
     params = [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(5,)).astype("float32")]
     grads = [
-        [rng.normal(size=p.shape).astype("float32") * 10.0 ** rng.integers(-3, 2) for p in params]
-        for _ in range(steps)
+        [rng.normal(size=p.shape).astype("float32") * 10.0 ** rng.integers(-3, 2) for p in params] for _ in range(steps)
     ]
     grads[2][1][:2] = 0.0  # zero gradients (atan2(0, 0) = 0)
     return params, grads
@@ -130,7 +129,9 @@ def test_adam_atan2_ema():
 
 def test_adam_atan2_get_config_round_trip():
     schedule = WarmupCosine(1e-4, warmup_steps=20, total_steps=100, min_ratio=0.5)
-    opt = AdamATan2(learning_rate=schedule, beta_1=0.85, beta_2=0.97, weight_decay=0.3, use_ema=True, ema_momentum=0.999)
+    opt = AdamATan2(
+        learning_rate=schedule, beta_1=0.85, beta_2=0.97, weight_decay=0.3, use_ema=True, ema_momentum=0.999
+    )
     config = opt.get_config()
     assert config["beta_1"] == 0.85 and config["beta_2"] == 0.97
     assert config["weight_decay"] == 0.3 and config["use_ema"] and config["ema_momentum"] == 0.999
@@ -153,7 +154,9 @@ def test_adam_atan2_in_model_fit():
     rng = np.random.default_rng(4)
     x = rng.integers(0, 10, size=(32, 3)).astype("int32")
     y = rng.normal(size=(32, 1)).astype("float32")
-    model = keras.Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(10, 4), keras.layers.Flatten(), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((3,), dtype="int32"), keras.layers.Embedding(10, 4), keras.layers.Flatten(), keras.layers.Dense(1)]
+    )
     model.compile(optimizer=AdamATan2(learning_rate=1e-2, use_ema=True), loss="mse")
     before = [to_np(w) for w in model.trainable_weights]
     history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
@@ -319,7 +322,10 @@ def test_sign_sgd_stateless_update():
     table0, ids, grads = embedding_problem(2)
     opt = SignSGDEmbedding(learning_rate=WarmupCosine(0.2, 4, 8), weight_decay=0.1)
     new_table, it = opt.stateless_update(
-        ops.convert_to_tensor(table0), ops.convert_to_tensor(ids), ops.convert_to_tensor(grads), ops.convert_to_tensor(1, "int32")
+        ops.convert_to_tensor(table0),
+        ops.convert_to_tensor(ids),
+        ops.convert_to_tensor(grads),
+        ops.convert_to_tensor(1, "int32"),
     )
     want = np_sign_sgd(table0, ids, grads, official_lr(2, 0.2, 4, 8, 1.0), 0.1)
     np.testing.assert_allclose(to_np(new_table), want, rtol=1e-6, atol=1e-7)

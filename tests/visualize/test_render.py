@@ -28,7 +28,7 @@ def has_colour(region, colour):
 
 
 def test_arc_palette_is_standard():
-    expected = [tuple(int(h[i: i + 2], 16) for i in (1, 3, 5)) for h in HEX]
+    expected = [tuple(int(h[i : i + 2], 16) for i in (1, 3, 5)) for h in HEX]
     assert [tuple(int(v) for v in rgb) for rgb in ARC_PALETTE] == expected
 
 
@@ -75,7 +75,7 @@ def test_render_sudoku_digits_and_lines():
     assert image.shape == (4 * cell + 1, 4 * cell + 1, 3) and image.dtype == np.uint8
 
     def cell_pixels(r, c):
-        return image[r * cell + 3: (r + 1) * cell - 2, c * cell + 3: (c + 1) * cell - 2]
+        return image[r * cell + 3 : (r + 1) * cell - 2, c * cell + 3 : (c + 1) * cell - 2]
 
     assert has_colour(cell_pixels(0, 0), SUDOKU_WRONG) and not has_colour(cell_pixels(0, 0), SUDOKU_FILLED)
     assert has_colour(cell_pixels(1, 1), SUDOKU_FILLED) and not has_colour(cell_pixels(1, 1), SUDOKU_WRONG)
@@ -84,7 +84,7 @@ def test_render_sudoku_digits_and_lines():
     assert tuple(image[5, 2 * cell]) == (0, 0, 0) and tuple(image[5, 2 * cell + 1]) == (0, 0, 0)  # box line
     assert tuple(image[5, cell]) != (0, 0, 0)  # thin cell line, not a box line
     blank = render_sudoku(np.ones(16, int), 4, cell=cell)
-    assert not has_colour(blank[3:cell - 2, 3:cell - 2], SUDOKU_GIVEN)  # a blank cell draws no digit
+    assert not has_colour(blank[3 : cell - 2, 3 : cell - 2], SUDOKU_GIVEN)  # a blank cell draws no digit
     assert render_sudoku(np.ones(81, int), 9).shape == (9 * 36 + 1, 9 * 36 + 1, 3)
     assert render_sudoku(np.ones(36, int), 6, cell=20).shape == (121, 121, 3)
 
@@ -120,8 +120,9 @@ def test_render_evolution_wraps_rows():
     assert wrapped.shape[1] == 2 * one.shape[1] + 3 * 12 and wrapped.shape[0] == 2 * strip.shape[0]
     # The pictures are in step order: the path grows in cell (0, 2) only in the last one.
     last_left = strip.shape[1] - 12 - one.shape[1]
-    np.testing.assert_array_equal(strip[22: 22 + one.shape[0], last_left: last_left + one.shape[1]],
-                                  render_maze(steps[2], 2, 3))
+    np.testing.assert_array_equal(
+        strip[22 : 22 + one.shape[0], last_left : last_left + one.shape[1]], render_maze(steps[2], 2, 3)
+    )
     same = render_evolution([one, one], step_labels=["a", "b"])
     assert same.shape == (22 + one.shape[0] + 12, 2 * one.shape[1] + 3 * 12, 3)
 
