@@ -11,11 +11,19 @@ Train mode is the official TRM sampler, seen as an endless stream of "passes": p
 concatenated, the official ``epochs_per_iter``), picks one random puzzle of each group, and fills batches of exactly
 ``batch_size`` with that puzzle's examples in random order; a puzzle that overflows a batch is cut (its remaining
 examples are dropped, as in the official ``_sample_batch``), and the incomplete last batch of a pass is dropped.
-Keras epoch ``e`` (the ``epoch`` attribute, advanced by ``on_epoch_end`` after a whole epoch was served; a later
-``fit`` call continues the stream; set ``epoch`` to resume) serves stream batches
-``[e * steps_per_epoch, (e + 1) * steps_per_epoch)``; by default
+Keras epoch ``e`` (the ``epoch`` attribute; a later ``fit`` call continues the stream; set ``epoch`` to resume) serves
+stream batches ``[e * steps_per_epoch, (e + 1) * steps_per_epoch)``; by default
 ``steps_per_epoch`` is the number of batches of pass 0 (one official epoch). The stream is deterministic for a seed,
 whatever the order Keras asks for batches in.
+
+The epoch advances at an ``on_epoch_end`` that closes a real epoch: an ``on_epoch_begin`` came since the previous
+``on_epoch_end`` and every index of the epoch was served since then (in any order, repeats counted once; with
+``use_multiprocessing`` the batches are served in other processes, so the begin/end pair alone counts), and Keras'
+iterator reset did not make the call. Before the first epoch Keras reads batches and ends that look with
+``on_epoch_end``: TensorFlow up to 2 for its tf.data signature (outside any epoch), JAX and PyTorch 1 or 2 to build
+an unbuilt model (after an ``on_epoch_begin``, then the reset); neither advances the epoch, whatever
+``steps_per_epoch``. A loop of your own calls ``on_epoch_begin()`` and ``on_epoch_end()`` around each epoch, as Keras
+does.
 
 Eval mode serves every example of the split once, in order; the last batch is padded (weight 0).
 
@@ -29,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import keras
@@ -87,6 +96,28 @@ def train_pass_plan(puzzle_indices, group_indices, batch_size, rng, group_passes
     return rows.reshape(-1, B), puzzles.reshape(-1, B)
 
 
+def _called_by_keras_reset():
+    """Whether Keras' ``EpochIterator.reset`` made this ``on_epoch_end`` call.
+
+    Keras 3 resets its epoch iterator once before the epochs of ``fit`` / ``evaluate`` / ``predict``, after reading
+    batches to build the model or a tf.data signature; that reset ends no epoch. (If Keras renames it, the
+    begin/served rule of `PuzzleBatches.on_epoch_end` still holds for every peek shorter than an epoch or outside an
+    ``on_epoch_begin``.)
+    """
+    try:
+        frame = sys._getframe(2)  # skip this function and PuzzleBatches.on_epoch_end
+    except ValueError:
+        return False
+    for _ in range(4):  # the adapter's on_epoch_end, then reset (a subclass's on_epoch_end adds a frame)
+        if frame is None:
+            return False
+        owner = frame.f_locals.get("self")
+        if frame.f_code.co_name == "reset" and any(c.__name__ == "EpochIterator" for c in type(owner).__mro__):
+            return True
+        frame = frame.f_back
+    return False
+
+
 class PuzzleBatches(keras.utils.PyDataset):
     """Fixed-size batches of a `PuzzleDataset` split for Keras.
 
@@ -117,7 +148,8 @@ class PuzzleBatches(keras.utils.PyDataset):
         self.seed = int(seed)
         self.group_passes = int(group_passes)
         self.epoch = int(epoch)
-        self._served = 0  # train batches served since the last on_epoch_end
+        self._served = set()  # train indices served since the last on_epoch_end
+        self._began = False  # on_epoch_begin called since the last on_epoch_end
         self._lock = threading.Lock()
         self._pass_batches = []  # number of batches of each pass computed so far
         self._cache = {}  # pass -> (rows, puzzles)
@@ -170,14 +202,20 @@ class PuzzleBatches(keras.utils.PyDataset):
     def __len__(self):
         return self.steps_per_epoch
 
-    def on_epoch_end(self):
-        # Keras also calls on_epoch_end when it only peeked at a batch or two (model build, tf.data signature), so
-        # the epoch advances only once a whole epoch of batches was served since the last call. With
-        # use_multiprocessing the batches are served in other processes: every call advances.
+    def on_epoch_begin(self):
         with self._lock:
-            if self._served >= self.steps_per_epoch or getattr(self, "use_multiprocessing", False):
+            self._began = True
+
+    def on_epoch_end(self):
+        # Keras also calls on_epoch_end after it only peeked at a batch or two (tf.data signature, model build; see
+        # the module docstring): the epoch advances only when this call closes a whole epoch that Keras ran.
+        peek = _called_by_keras_reset()
+        with self._lock:
+            whole = len(self._served) >= self.steps_per_epoch or bool(getattr(self, "use_multiprocessing", False))
+            if self.mode == "train" and self._began and whole and not peek:
                 self.epoch += 1
-            self._served = 0
+            self._served = set()
+            self._began = False
 
     def __getitem__(self, index):
         index = int(index)
@@ -187,7 +225,7 @@ class PuzzleBatches(keras.utils.PyDataset):
         if self.mode == "train":
             rows, puzzles = self.stream_batch(self.epoch * self.steps_per_epoch + index)
             with self._lock:
-                self._served += 1
+                self._served.add(index)
             n = B
         else:
             start = index * B

@@ -4,6 +4,7 @@ import pytest
 
 from keras_trm.data.dataset import DatasetWriter, PuzzleDataset
 from keras_trm.data.sampler import PuzzleBatches, train_pass_plan
+from tests.callbacks._helpers import make_solver, sudoku_root
 
 L = 6
 META = dict(benchmark="custom", seq_len=L, vocab_size=256, grid_shape=[2, 3], vocabulary=[str(i) for i in range(256)])
@@ -119,9 +120,15 @@ def test_train_determinism_and_stream(tmp_path):
     s = PuzzleBatches(ds, 4, seed=7, steps_per_epoch=3)
     assert len(s) == 3
     x0 = s[1][0]["inputs"]
+    s.on_epoch_begin()
     s.on_epoch_end()  # only one batch served: a peek, not an epoch
     assert s.epoch == 0
-    for i in range(3):
+    for i in (2, 0, 1, 0):
+        s[i]
+    s.on_epoch_end()  # a whole epoch served, but outside an epoch (TensorFlow's signature peek): not an epoch
+    assert s.epoch == 0
+    s.on_epoch_begin()
+    for i in (2, 0, 0, 1):  # any order, repeats counted once
         s[i]
     s.on_epoch_end()
     assert s.epoch == 1
@@ -211,3 +218,39 @@ def test_padding_rows_do_not_count(tmp_path):
     # Keras' default loss reduction divides the weighted sum by B (not by the weight sum): padding rows add 0
     assert full["loss"] == pytest.approx(part["loss"] * 5 / 8, rel=1e-4)
     assert full["_exact"] == pytest.approx(part["_exact"], rel=1e-4)
+
+
+class _Recorded(PuzzleBatches):
+    """Records (data epoch, index) of every batch it serves."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.served = []
+
+    def __getitem__(self, i):
+        self.served.append((self.epoch, int(i)))
+        return super().__getitem__(i)
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_keras_peeks_do_not_skip_data_epochs(tmp_path, steps):
+    """Before training Keras reads up to 2 batches (TensorFlow's tf.data signature; JAX and PyTorch build an unbuilt
+    model) and calls on_epoch_end: with steps_per_epoch <= 2 that look must not count as a served epoch."""
+    root = sudoku_root(str(tmp_path))
+    solver = make_solver(seed=0, use_ema=False)
+    data = _Recorded(PuzzleDataset(root, "train"), 8, seed=3, steps_per_epoch=steps)
+    solver.fit(data, epochs=2, verbose=0, shuffle=False)
+    assert data.epoch == 2
+    assert {e for e, _ in data.served} == {0, 1}  # the peeks read data epoch 0 too
+    assert data.served[-2 * steps :] == [(e, i) for e in (0, 1) for i in range(steps)]  # the epochs trained
+
+    # an unbuilt Keras model (JAX and PyTorch peek inside an on_epoch_begin to build it), Keras' shuffle, and a
+    # second fit that continues the stream
+    model = _model(6, 16, 2)
+    data = _Recorded(PuzzleDataset(root, "train"), 8, seed=3, steps_per_epoch=steps)
+    model.fit(data, epochs=2, verbose=0)
+    model.fit(data, epochs=1, verbose=0)
+    assert data.epoch == 3
+    assert {e for e, _ in data.served} == {0, 1, 2}
+    for e in (0, 1, 2):
+        assert set(i for ep, i in data.served if ep == e) == set(range(steps))
