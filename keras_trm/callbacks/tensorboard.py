@@ -3,7 +3,7 @@
 Events are written with the `tensorboard` package's own event-file writer and protocol buffers, so nothing here
 needs TensorFlow (works the same under KERAS_BACKEND=jax, tensorflow or torch). Layout under `log_dir`:
 `train/` (per-step and per-epoch training metrics, `learning_rate`, `puzzle_emb_learning_rate`) and `eval/`
-(validation metrics without the `val_` prefix, extra evaluation scalars such as `pass@2`, and images).
+(validation metrics without the `val_` prefix, extra evaluation scalars such as `pass@2/aggregated`, and images).
 
 Example (a tiny solver, one epoch on a few generated 4x4 Sudoku; for ARC pass `eval_fn=arc_pass_at_k(evaluator,
 test_batches)`, and `EMAEvaluation()` with `compile(use_ema=True)` to draw with the EMA weights):
@@ -120,15 +120,31 @@ def learning_rates(solver):
 
 
 def arc_pass_at_k(evaluator, batches):
-    """An `eval_fn` for `TRMTensorBoard`: predicts every batch, returns the ARC evaluator's {"pass@K": ...}."""
+    """An `eval_fn` for `TRMTensorBoard`: predicts every batch, returns the ARC evaluator's pass@K.
+
+    Each call is one evaluation of the same evaluator (`ARCEvaluator.begin_evaluation`): with its default
+    ``voting="aggregated"`` (the official one) the votes of every call add up, with ``"per_evaluation"`` each call
+    starts afresh. The scalars say which: "pass@K/aggregated" or "pass@K/per_evaluation", and "voted_evaluations"
+    (how many evaluations the votes come from). An evaluator without a voting mode (only `reset`,
+    `update_from_outputs` and `result`) is reset at each call and its keys are logged as they are.
+    """
+    voting = getattr(evaluator, "voting", None)
 
     def eval_fn(solver):
-        evaluator.reset()
+        if voting is None:
+            evaluator.reset()
+        else:
+            evaluator.begin_evaluation()
         for i in range(len(batches)):
             x = batches[i][0]
             out = solver.predict_on_batch(x)
             evaluator.update_from_outputs(out, x)
-        return evaluator.result()
+        result = evaluator.result()
+        if voting is None:
+            return result
+        named = {f"{k}/{voting}" if k.startswith("pass@") else k: v for k, v in result.items()}
+        named["voted_evaluations"] = float(evaluator.evaluations)
+        return named
 
     return eval_fn
 

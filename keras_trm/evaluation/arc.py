@@ -36,6 +36,7 @@ from keras_trm.data import arc as arc_data
 from keras_trm.data.transforms import check_colour_permutation, undo_variant
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)
+VOTING_MODES = ("aggregated", "per_evaluation")
 
 
 def _to_numpy(x):
@@ -57,9 +58,14 @@ class ARCEvaluator:
         transforms: {identifier: (tid, colour map (10,))} for every identifier that may be predicted.
         tasks: {task_id: {"test": [{"input": grid, "output": grid}, ...]}}: the tasks scored.
         pass_ks: the K of pass@K.  submission_k: attempts per test input in the submission.
+        voting: "aggregated" (default, the official behaviour: the votes of every evaluation since `reset()` add
+            up) or "per_evaluation" (`begin_evaluation()` drops the votes of the earlier evaluations).
     """
 
-    def __init__(self, identifier_names, transforms, tasks, pass_ks=PASS_KS, submission_k=2):
+    def __init__(self, identifier_names, transforms, tasks, pass_ks=PASS_KS, submission_k=2, voting="aggregated"):
+        if voting not in VOTING_MODES:
+            raise ValueError(f"voting must be one of {VOTING_MODES}, got {voting!r}")
+        self.voting = voting
         self.identifier_names = list(identifier_names)
         self.pass_ks = tuple(int(k) for k in pass_ks)
         self.submission_k = int(submission_k)
@@ -98,8 +104,37 @@ class ARCEvaluator:
         return cls(table["identifiers"], table["transforms"], table["tasks"], **kwargs)
 
     def reset(self):
+        """Forget every vote (whatever the voting mode) and the count of evaluations."""
         self._grids = {}  # answer key -> grid
         self._votes = {}  # (task_id, input key) -> {answer key: [count, sum of halt probabilities]}
+        self.evaluations = 0  # evaluations whose votes are in the tally
+        self._open = False  # an evaluation is open (begun, or implied by a first update)
+
+    def begin_evaluation(self):
+        """Open the next evaluation (the official ``begin_eval``): with ``voting="per_evaluation"`` the earlier
+        votes are dropped; with ``"aggregated"`` they stay and this evaluation's votes add to them."""
+        if self.voting == "per_evaluation":
+            self._grids, self._votes, self.evaluations = {}, {}, 0
+        self.evaluations += 1
+        self._open = True
+
+    def voting_label(self):
+        """Which votes a `result()` counts: "votes aggregated over N evaluations" or "votes of this evaluation
+        only" (per_evaluation)."""
+        if self.voting == "per_evaluation":
+            return "votes of this evaluation only"
+        n = self.evaluations
+        return f"votes aggregated over {n} evaluation{'' if n == 1 else 's'}"
+
+    def report(self):
+        """`result()` plus how it was voted: "voting" (the mode), "voted_evaluations" (evaluations whose votes it
+        counts) and "voting_label" (`voting_label()`)."""
+        return dict(
+            self.result(),
+            voting=self.voting,
+            voted_evaluations=self.evaluations,
+            voting_label=self.voting_label(),
+        )
 
     # ------------------------------------------------------------------ accumulation
     def update(self, preds, halt_logits, puzzle_identifiers, inputs):
@@ -118,6 +153,8 @@ class ARCEvaluator:
                 f"B={n} identifiers; got {preds.shape}, {inputs.shape}, {halt.shape}"
             )
         prob = 1.0 / (1.0 + np.exp(-halt))
+        if not self._open:  # votes without begin_evaluation(): one evaluation (a plain, one-off use)
+            self.begin_evaluation()
         for row in np.flatnonzero(ids != 0):
             ident = int(ids[row])
             if ident not in self._transform:

@@ -247,3 +247,112 @@ def test_bad_inputs():
     assert e.value.task == "T"
     with pytest.raises(ValueError, match="no tasks"):
         ARCEvaluator(names, transforms, {}).result()
+
+
+# ------------------------------------------------------------------------------------------ votes across evaluations
+def _two_evaluations():
+    """Task B's one test input over two evaluations (hand-counted votes, original space):
+    evaluation 1: right x3 (halt logit 0 -> p 0.5), wrong w1 x1;  evaluation 2: wrong w1 x2, right x1 (logit ln 3 ->
+    p 0.75). Aggregated: right 4 votes, w1 3 -> right first. The last evaluation alone: w1 2, right 1 -> w1 first."""
+    names, transforms, tasks, _ = _mix()
+    B_in, B_out, w1 = _grid(3, (4, 1)), _grid(13, (2, 2)), _grid(21)
+    first = [(7, B_in, B_out, 0.0), (8, B_in, B_out, 0.0), (9, B_in, B_out, 0.0), (10, B_in, w1, 0.0)]
+    second = [(11, B_in, w1, 0.0), (12, B_in, w1, 0.0), (7, B_in, B_out, float(np.log(3.0)))]
+    return names, transforms, tasks, first, second, B_in, B_out, w1
+
+
+def _vote_twice(ev, transforms, first, second):
+    for rows in (first, second):
+        ev.begin_evaluation()
+        ev.update(*_encode(rows, transforms))
+
+
+def test_aggregated_votes_pick_what_the_last_evaluation_alone_does_not():
+    names, transforms, tasks, first, second, B_in, B_out, w1 = _two_evaluations()
+    ev = ARCEvaluator(names, transforms, tasks)  # the default: aggregated, as the official evaluator
+    _vote_twice(ev, transforms, first, second)
+    ranked = ev.ranked_answers("B", B_in)
+    assert [c for _, c, _ in ranked] == [4, 3]
+    np.testing.assert_array_equal(ranked[0][0], B_out)
+    assert ranked[0][2] == pytest.approx((3 * 0.5 + 0.75) / 4)  # mean halt probability over both evaluations
+    res = ev.result()  # tasks A, B, C: only B answered, right at rank 1
+    assert res["pass@1"] == pytest.approx(1 / 3) and res["pass@2"] == pytest.approx(1 / 3)
+    assert ev.evaluations == 2 and ev.voting_label() == "votes aggregated over 2 evaluations"
+    rep = ev.report()
+    assert rep["voting"] == "aggregated" and rep["voted_evaluations"] == 2
+    assert rep["voting_label"] == "votes aggregated over 2 evaluations" and rep["pass@1"] == res["pass@1"]
+    assert ev.submission()["B"][0] == {"attempt_1": B_out.tolist(), "attempt_2": w1.tolist()}
+
+
+def test_per_evaluation_votes_count_only_the_last_evaluation():
+    names, transforms, tasks, first, second, B_in, B_out, w1 = _two_evaluations()
+    ev = ARCEvaluator(names, transforms, tasks, voting="per_evaluation")
+    _vote_twice(ev, transforms, first, second)
+    ranked = ev.ranked_answers("B", B_in)
+    assert [c for _, c, _ in ranked] == [2, 1]
+    np.testing.assert_array_equal(ranked[0][0], w1)
+    assert ranked[1][2] == pytest.approx(0.75)
+    res = ev.result()
+    assert res["pass@1"] == 0.0 and res["pass@2"] == pytest.approx(1 / 3)
+    assert ev.evaluations == 1 and ev.voting_label() == "votes of this evaluation only"
+    assert ev.report()["voting"] == "per_evaluation"
+    assert ev.submission()["B"][0] == {"attempt_1": w1.tolist(), "attempt_2": B_out.tolist()}
+
+
+def test_default_voting_stays_aggregated():
+    """Regression: the official evaluator's default (aggregated_voting=True) is ours too."""
+    import inspect
+
+    names, transforms, tasks, first, second, *_ = _two_evaluations()
+    assert inspect.signature(ARCEvaluator).parameters["voting"].default == "aggregated"
+    ev = ARCEvaluator(names, transforms, tasks)
+    assert ev.voting == "aggregated"
+    _vote_twice(ev, transforms, first, second)
+    assert ev.result()["pass@1"] == pytest.approx(1 / 3)  # 0.0 if the second evaluation dropped the first's votes
+
+
+def test_evaluation_count_reset_and_bad_mode():
+    names, transforms, tasks, first, second, B_in, *_ = _two_evaluations()
+    ev = ARCEvaluator(names, transforms, tasks)
+    assert ev.evaluations == 0 and ev.voting_label() == "votes aggregated over 0 evaluations"
+    ev.update(*_encode(first[:2], transforms))  # votes without begin_evaluation: one (implied) evaluation
+    ev.update(*_encode(first[2:], transforms))
+    assert ev.evaluations == 1 and ev.voting_label() == "votes aggregated over 1 evaluation"
+    ev.begin_evaluation()
+    ev.update(*_encode(second, transforms))
+    assert ev.evaluations == 2 and [c for _, c, _ in ev.ranked_answers("B", B_in)] == [4, 3]
+    ev.reset()  # drops every vote whatever the mode
+    assert ev.evaluations == 0 and ev.ranked_answers("B", B_in) == [] and ev.result()["pass@1000"] == 0.0
+    with pytest.raises(ValueError, match="voting must be one of"):
+        ARCEvaluator(names, transforms, tasks, voting="last")
+
+
+class _ScriptedSolver:
+    """predict_on_batch answers from a script: one list of (preds, halt logits) batches per evaluation."""
+
+    def __init__(self, evaluations):
+        self.calls = [batch for evaluation in evaluations for batch in evaluation]
+
+    def predict_on_batch(self, x):
+        preds, halts = self.calls.pop(0)
+        return {"preds": preds, "q_halt_logits": halts}
+
+
+@pytest.mark.parametrize("voting", ["aggregated", "per_evaluation"])
+def test_arc_pass_at_k_votes_across_calls_and_names_the_mode(voting):
+    from keras_trm.callbacks import arc_pass_at_k
+
+    names, transforms, tasks, first, second, *_ = _two_evaluations()
+    batches = []
+    for rows in (first, second):
+        preds, halts, ids, inputs = _encode(rows, transforms)
+        batches.append(({"inputs": inputs, "puzzle_identifiers": ids}, (preds, halts)))
+    ev = ARCEvaluator(names, transforms, tasks, voting=voting)
+    solver = _ScriptedSolver([[batches[0][1]], [batches[1][1]]])
+    eval_fns = [arc_pass_at_k(ev, [(batches[0][0],)]), arc_pass_at_k(ev, [(batches[1][0],)])]
+    eval_fns[0](solver)
+    out = eval_fns[1](solver)  # the second evaluation of the same evaluator
+    expected = {"aggregated": (1 / 3, 2.0), "per_evaluation": (0.0, 1.0)}[voting]
+    assert set(out) == {f"pass@{k}/{voting}" for k in (1, 2, 5, 10, 100, 1000)} | {"voted_evaluations"}
+    assert out[f"pass@1/{voting}"] == pytest.approx(expected[0]) and out["voted_evaluations"] == expected[1]
+    assert out[f"pass@2/{voting}"] == pytest.approx(1 / 3)
