@@ -27,6 +27,7 @@ class ARC2Config(arc_agi_1.ARCConfig):
 
 build_data = arc_agi_1.build_data
 evaluate = arc_agi_1.evaluate
+ARCRunEvaluation = arc_agi_1.ARCRunEvaluation
 
 
 def main(argv=None):

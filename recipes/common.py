@@ -323,7 +323,10 @@ def format_report(report):
         from keras_trm.evaluation.grids import format_grid_report
 
         return format_grid_report(report)
-    return "  ".join(f"{k} {100 * v:.2f}%" for k, v in report.items() if k.startswith("pass@"))
+    line = "  ".join(f"{k} {100 * v:.2f}%" for k, v in report.items() if k.startswith("pass@"))
+    if report.get("voting_label"):  # ARC: which votes the pass@K count
+        line += f"  ({report['voting_label']})"
+    return line
 
 
 # --------------------------------------------------------------------------------------------- callbacks
@@ -372,6 +375,8 @@ def make_eval_callback(evaluate_fn, steps_per_epoch, logger=print, total_steps=N
             if logs is not None:
                 for k, v in report.items():
                     if isinstance(v, float):
+                        if k.startswith("pass@") and report.get("voting"):  # ARC: pass@K/aggregated ...
+                            k = f"{k}/{report['voting']}"
                         logs[f"val_{k}"] = v
 
     return EvaluateEvery()

@@ -175,3 +175,129 @@ def test_official_total_steps_can_end_training_before_the_last_iteration():
     assert common.official_schedule(100000, 10000, 2, 2.75, 768, batches_per_iteration=117) == (716, 117, 10)
     with pytest.raises(ValueError, match="divide"):
         common.official_schedule(100000, 30000, 2, 2.75, 768, batches_per_iteration=117)
+
+
+# ------------------------------------------------------------------------------------- ARC votes across evaluations
+def test_arc_recipes_vote_aggregated_by_default():
+    """Regression: as the official trainer (one evaluator per run, aggregated_voting=True)."""
+    assert arc_agi_1.ARCConfig().voting == "aggregated" and arc_agi_2.ARC2Config().voting == "aggregated"
+    for size in arc_agi_1.ARCConfig.SIZES:
+        assert common.make_config(arc_agi_1.ARCConfig, size=size).voting == "aggregated"
+    cfg, _ = common.parse_config(arc_agi_1.ARCConfig, ["--set", "voting=per_evaluation"])
+    assert cfg.voting == "per_evaluation"
+
+
+@pytest.fixture(scope="module")
+def arc_build(tmp_path_factory):
+    """Two held-out ConceptARC tasks, each as its original and one variant (2 votes per test input)."""
+    from keras_trm.data import arc
+
+    tasks = arc.load_concept_arc()
+    ids = sorted(tasks)
+    root = tmp_path_factory.mktemp("arc") / "data"
+    arc.build_arc_dataset_from_tasks(
+        root,
+        {"train": {ids[0]: tasks[ids[0]]}},
+        {"held out": {k: tasks[k] for k in ids[1:3]}},
+        num_variants=1,
+        seed=0,
+        progress=False,
+    )
+    return root
+
+
+class _ARCStandIn:
+    """A stand-in solver: answers every test input with its true output ("right") or with the input ("echo"), halt
+    logit 0; `optimizer.iterations` is the step the evaluation is at."""
+
+    def __init__(self, ds):
+        from types import SimpleNamespace
+
+        pid = np.repeat(ds.puzzle_identifiers, np.diff(ds.puzzle_indices))
+        self.truth = {
+            (int(p), bytes(np.asarray(i).tobytes())): np.asarray(y) for p, i, y in zip(pid, ds.inputs, ds.labels)
+        }
+        self.mode = "right"
+        self.optimizer = SimpleNamespace(iterations=np.int64(0))
+
+    def predict_on_batch(self, x):
+        rows = []
+        for p, i in zip(x["puzzle_identifiers"], x["inputs"]):
+            key = (int(p), bytes(np.asarray(i).tobytes()))
+            rows.append(i if self.mode == "echo" or key not in self.truth else self.truth[key])
+        return {"logits": np.eye(12, dtype=np.float32)[np.stack(rows)], "q_halt_logits": np.zeros(len(rows))}
+
+
+@pytest.mark.parametrize("voting", ["aggregated", "per_evaluation"])
+def test_arc_run_votes_across_its_evaluations(arc_build, tmp_path, voting):
+    """Three periodic evaluations of one run: right, right, echo (2 votes per test input each). Aggregated: the
+    true output has 4 votes, the echo 2 -> pass@1 = 1. Per evaluation: the last one only -> the echo alone, 0."""
+    from keras_trm.data import PuzzleBatches, PuzzleDataset
+
+    ds = PuzzleDataset(arc_build, "test")
+    test = PuzzleBatches(ds, 4, mode="eval")
+    cfg = arc_agi_1.ARCConfig(out_dir=str(tmp_path), data_dir=str(arc_build), voting=voting)
+    solver = _ARCStandIn(ds)
+    run = arc_agi_1.ARCRunEvaluation()
+    reports = []
+    for step, mode in ((1, "right"), (2, "right"), (3, "echo")):
+        solver.mode, solver.optimizer.iterations = mode, np.int64(step)
+        reports.append(run.periodic(solver, cfg, str(arc_build), test))
+    assert [r["pass@1"] for r in reports[:2]] == [1.0, 1.0]
+    last = reports[-1]
+    assert last["voting"] == voting
+    if voting == "aggregated":
+        assert last["pass@1"] == 1.0 and last["voted_evaluations"] == 3
+        assert last["voting_label"] == "votes aggregated over 3 evaluations"
+        assert common.format_report(last).endswith("pass@1000 100.00%  (votes aggregated over 3 evaluations)")
+    else:
+        assert last["pass@1"] == 0.0 and last["pass@1000"] == 0.0 and last["voted_evaluations"] == 1
+        assert last["voting_label"] == "votes of this evaluation only"
+    # the final evaluation at the same step: aggregated reuses the last one (no second count of the same weights)
+    final = run.final(solver, cfg, str(arc_build), test)
+    assert final["pass@1"] == last["pass@1"] and final["voted_evaluations"] == last["voted_evaluations"]
+    assert final.get("same_as_evaluation_at_step") == (3 if voting == "aggregated" else None)
+    with open(tmp_path / "submission.json") as f:
+        sub = json.load(f)
+    for task_id, pairs in run.evaluator.tasks.items():
+        for attempt, (x, y) in zip(sub[task_id], pairs):
+            assert attempt["attempt_1"] == (y if voting == "aggregated" else x).tolist()
+    # after more training (a later step) the final evaluation is one more evaluation
+    solver.optimizer.iterations = np.int64(4)
+    later = run.final(solver, cfg, str(arc_build), test)
+    assert (
+        later["voted_evaluations"] == (4 if voting == "aggregated" else 1) and "same_as_evaluation_at_step" not in later
+    )
+    assert later["pass@1"] == (1.0 if voting == "aggregated" else 0.0)  # right 4 votes, echo 4: tie -> first seen
+
+
+def test_arc_run_says_when_periodic_evaluations_were_capped(arc_build, tmp_path):
+    from keras_trm.data import PuzzleBatches, PuzzleDataset
+
+    ds = PuzzleDataset(arc_build, "test")
+    test = PuzzleBatches(ds, 2, mode="eval")
+    assert len(test) > 1
+    cfg = arc_agi_1.ARCConfig(out_dir=str(tmp_path), data_dir=str(arc_build), eval_max_examples=2)
+    solver = _ARCStandIn(ds)
+    solver.optimizer.iterations = np.int64(1)
+    run = arc_agi_1.ARCRunEvaluation()
+    capped = run.periodic(solver, cfg, str(arc_build), test, max_examples=2)
+    assert capped["voting_label"] == "votes aggregated over 1 evaluation; 1 of them on the first 2 test examples only"
+    final = run.final(solver, cfg, str(arc_build), test)  # the capped one cannot stand for the whole split
+    assert "same_as_evaluation_at_step" not in final and final["voted_evaluations"] == 2 and final["pass@1"] == 1.0
+    assert final["voting_label"] == "votes aggregated over 2 evaluations; 1 of them on the first 2 test examples only"
+
+
+@pytest.mark.slow
+def test_arc_tiny_run_logs_how_pass_at_k_was_voted(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    arc_agi_1.main(["--size", "tiny", "--set", f"out_dir={out}", "--set", "max_steps=4", "--set", "checkpoints=false"])
+    logged = capsys.readouterr().out
+    assert "[eval @ step 2]" in logged and "(votes aggregated over 1 evaluation)" in logged
+    assert "[eval @ step 4]" in logged and "(votes aggregated over 2 evaluations)" in logged
+    with open(os.path.join(out, "results.json")) as f:
+        saved = json.load(f)
+    assert [e["voted_evaluations"] for e in saved["evaluations"]] == [1, 2]
+    assert saved["final"]["voting_label"] == "votes aggregated over 2 evaluations"
+    assert saved["final"]["same_as_evaluation_at_step"] == 4 and saved["final"]["voting"] == "aggregated"
+    assert "val_pass@2/aggregated" in saved["history"] and "val_pass@2" not in saved["history"]
