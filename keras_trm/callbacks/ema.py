@@ -11,17 +11,26 @@ raw weights at each epoch end and puts them back after `fit`, so a later `fit` c
 as one long run would (checkpoints from `TRMCheckpoint` always store the raw weights and the EMA separately).
 
 Example:
-    >>> import numpy as np
+    >>> import keras, numpy as np
     >>> from keras_trm.models import TRMBackbone, TRMPuzzleSolver
     >>> backbone = TRMBackbone(vocabulary_size=6, sequence_length=4, hidden_dim=8, num_heads=1, num_layers=1,
     ...                        H_cycles=1, L_cycles=1, puzzle_emb_len=0, puzzle_emb_ndim=0)
     >>> solver = TRMPuzzleSolver(backbone, halt_max_steps=2)
     >>> solver.compile(learning_rate=1e-2, warmup_steps=1, use_ema=True, ema_momentum=0.5)
     >>> x = {"inputs": np.ones((4, 4), "int32"), "puzzle_identifiers": np.zeros((4,), "int32")}
-    >>> _ = solver.fit(x, x["inputs"] + 1, batch_size=4, epochs=2, verbose=0,
+    >>> _ = solver.fit(x, x["inputs"] + 1, batch_size=4, epochs=3, verbose=0,
     ...                callbacks=[EMAEvaluation(restore_raw_after_fit=True)])
-    >>> with swap_ema_weights(solver):  # evaluation sees the EMA weights
+    >>> len(ema_pairs(solver)) == len(solver.trainable_variables)   # every trainable weight has its EMA
+    True
+    >>> kernel = solver.backbone.lm_head.kernel
+    >>> raw = keras.ops.convert_to_numpy(kernel)                    # raw: restore_raw_after_fit put them back
+    >>> with swap_ema_weights(solver):                              # evaluation sees the EMA weights
+    ...     ema = keras.ops.convert_to_numpy(kernel)
     ...     _ = solver.evaluate(x, x["inputs"] + 1, batch_size=4, verbose=0)
+    >>> bool(np.allclose(ema, raw))                                  # the EMA lags behind the raw weights
+    False
+    >>> bool(np.array_equal(keras.ops.convert_to_numpy(kernel), raw))  # after the block the raw weights are back
+    True
 """
 
 import contextlib

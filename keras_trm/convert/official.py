@@ -207,7 +207,37 @@ def import_official_checkpoint(path, arch_config, dataset=None, **overrides):
         `q_halt_logits` (B,) after `halt_max_steps` supervision steps.
 
     Example:
-    >>> solver = import_official_checkpoint("step_0", "config.json")  # doctest: +SKIP
+    An official-format checkpoint of a tiny model, written here with torch (keys as an official run saves them,
+    linear weights (out, in)); a real run's `step_N` file and its `all_config.yaml` are read the same way:
+
+    >>> import json, keras, numpy as np, torch
+    >>> from keras_trm import TRMBackbone
+    >>> tiny = TRMBackbone(vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, num_layers=1,
+    ...                    H_cycles=1, L_cycles=2, puzzle_emb_len=1)
+    >>> keys = official_key_for_variables(tiny)
+    >>> def official(v):
+    ...     w = keras.ops.convert_to_numpy(v)
+    ...     return torch.tensor(w.T.copy() if v.path.endswith("kernel") else w)
+    >>> torch.save({"_orig_mod.model.inner." + keys[id(v)]: official(v) for v in tiny.weights if id(v) in keys},
+    ...            "step_0")
+    >>> sorted(load_official_state_dict("step_0"))[:3]  # prefixes dropped
+    ['H_init', 'L_init', 'L_level.layers.0.mlp.down_proj.weight']
+    >>> tuple(load_official_state_dict("step_0")["lm_head.weight"].shape)  # (vocabulary, hidden): (out, in)
+    (6, 16)
+    >>> with open("config.json", "w") as f:             # the `arch` section of the run's all_config.yaml
+    ...     json.dump({"hidden_size": 16, "num_heads": 2, "L_layers": 1, "H_cycles": 1, "L_cycles": 2,
+    ...                "puzzle_emb_len": 1, "vocab_size": 6, "seq_len": 16, "halt_max_steps": 2}, f)
+    >>> solver = import_official_checkpoint("step_0", "config.json")
+    >>> solver.halt_max_steps, solver.loss_type, solver.backbone.sequence_length
+    (2, 'stablemax', 16)
+    >>> kernel = solver.backbone.lm_head.kernel
+    >>> tuple(kernel.shape), bool(np.array_equal(keras.ops.convert_to_numpy(kernel),
+    ...                                          keras.ops.convert_to_numpy(tiny.lm_head.kernel)))
+    ((16, 6), True)
+    >>> x = {"inputs": np.ones((2, 16), "int32"), "puzzle_identifiers": np.zeros((2,), "int32")}
+    >>> out = solver.predict(x, batch_size=2, verbose=0)
+    >>> tuple(out["logits"].shape), tuple(out["q_halt_logits"].shape)
+    ((2, 16, 6), (2,))
     """
     from keras_trm.models.trm_backbone import TRMBackbone
     from keras_trm.models.trm_puzzle_solver import TRMPuzzleSolver

@@ -30,9 +30,29 @@ Eval mode serves every example of the split once, in order; the last batch is pa
 Batches are int32 whatever dtype the build stores its tokens in (uint8 for a vocabulary of at most 256).
 
 Example:
-    >>> # ds = PuzzleDataset("data/sudoku", "train")
-    >>> # model.fit(PuzzleBatches(ds, 768, mode="train", seed=0), epochs=10)
-    >>> # model.evaluate(PuzzleBatches(PuzzleDataset("data/sudoku", "test"), 768, mode="eval"))
+    A tiny 4x4 Sudoku build (40 training puzzles, 10 test puzzles); ``model.fit(train, epochs=...)`` and
+    ``model.evaluate(test)`` take these batches as they are.
+
+    >>> from keras_trm.data import build_sudoku_dataset, make_sudoku_csvs
+    >>> _ = make_sudoku_csvs("csv", n=4, train_count=40, test_count=10, seed=0)
+    >>> _ = build_sudoku_dataset("sudoku4", train_csv="csv/train.csv", test_csv="csv/test.csv", progress=False)
+    >>> train = PuzzleBatches(PuzzleDataset("sudoku4", "train"), 8, mode="train", seed=0)
+    >>> len(train)                                   # one official epoch: 40 puzzles in 5 full batches
+    5
+    >>> x, y, w = train[0]
+    >>> tuple(x["inputs"].shape), str(x["inputs"].dtype), tuple(x["puzzle_identifiers"].shape), tuple(y.shape)
+    ((8, 16), 'int32', (8,), (8, 16))
+    >>> train.on_epoch_begin()                       # what Keras does around each epoch
+    >>> for i in range(len(train)):
+    ...     _ = train[i]
+    >>> train.on_epoch_end()
+    >>> train.epoch                                  # next: stream batches 5..9
+    1
+    >>> bool((train[0][0]["inputs"] == x["inputs"]).all())
+    False
+    >>> test = PuzzleBatches(PuzzleDataset("sudoku4", "test"), 8, mode="eval")
+    >>> len(test), test[1][2].tolist()               # 10 examples: the last batch has 6 padding rows
+    (2, [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 """
 
 from __future__ import annotations

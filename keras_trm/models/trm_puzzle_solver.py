@@ -53,8 +53,14 @@ class TRMPuzzleSolver(SolverPresetMixin, SolverTrainer, Task):
     >>> solver.compile(learning_rate=1e-3, warmup_steps=10)
     >>> x = {"inputs": np.random.randint(1, 6, (8, 16)).astype("int32"),
     ...      "puzzle_identifiers": np.zeros((8,), "int32")}
-    >>> _ = solver.fit(x, x["inputs"], batch_size=8, epochs=1, verbose=0)
-    >>> out = solver.predict(x, batch_size=8, verbose=0)  # out["logits"]: (8, 16, 6)
+    >>> history = solver.fit(x, x["inputs"], batch_size=8, epochs=2, verbose=0)
+    >>> sorted(history.history), len(history.history["loss"])  # one value per epoch
+    (['accuracy', 'exact_accuracy', 'lm_loss', 'loss', 'q_halt_accuracy', 'q_halt_loss', 'steps'], 2)
+    >>> out = solver.predict(x, batch_size=8, verbose=0)
+    >>> {k: tuple(v.shape) for k, v in sorted(out.items())}
+    {'logits': (8, 16, 6), 'q_continue_logits': (8,), 'q_halt_logits': (8,), 'steps': (8,)}
+    >>> np.asarray(out["steps"]).tolist()  # halt_max_steps supervision steps for every row at inference
+    [4, 4, 4, 4, 4, 4, 4, 4]
     """
 
     backbone_cls = TRMBackbone
