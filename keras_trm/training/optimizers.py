@@ -125,6 +125,13 @@ class AdamATan2(keras.optimizers.Optimizer):
             if average is not None:  # every step, the first included (Keras's own skips the first)
                 average.assign(momentum * average + (1.0 - momentum) * variable)
 
+    def _overwrite_model_variables_with_average_value(self, trainable_variables):
+        # Keras assigns the average variable itself: on JAX both variables then hold one buffer, and the next `fit`
+        # fails when its train step donates that buffer twice. A copy keeps them apart on every backend.
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                variable.assign(ops.copy(average))
+
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)

@@ -82,3 +82,15 @@ def test_no_ema_is_a_noop():
     assert ema_pairs(solver) == []
     with swap_ema_weights(solver):
         assert _same(numpy_values(solver.trainable_variables), before)
+
+
+def test_a_second_fit_after_the_ema_overwrite_trains():
+    # At the end of `fit` Keras overwrites the weights with their EMA; on JAX the weight and its average then shared
+    # one buffer, and the next fit's train step failed ("donate the same buffer twice").
+    solver = make_solver(use_ema=True)
+    x, y = _arrays()
+    solver.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    after_first = numpy_values(solver.trainable_variables)
+    history = solver.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert any(not np.array_equal(a, b) for a, b in zip(after_first, numpy_values(solver.trainable_variables)))
