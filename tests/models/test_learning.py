@@ -2,6 +2,13 @@
 
 4x4 Sudoku made by the offline generator, TRM-MLP, the official AdamATan2 / sign-SGD / deep supervision recipe at a
 small size. The test asserts accuracy on held-out puzzles, never time.
+
+Every draw is seeded (data, initial weights, sampler, halting exploration), so a run repeats exactly on one machine,
+alone or inside the suite (tests/models/test_determinism.py checks that earlier work does not leak in). Another CPU's
+kernels round floats differently and a 600-step run amplifies that, so the bar must hold for any seed, not just
+this one: with seeds 0, 1 and 2 this recipe reached 100.0%, 100.0% and 99.5% exact on JAX (the 95% bar is 4.5
+points below the worst); with a constant learning rate instead of the cosine decay it reached 98.5-99.0% here and
+89% on another machine.
 """
 
 import keras
@@ -34,8 +41,10 @@ def test_trm_learns_4x4_sudoku_to_95_percent_exact(sudoku4):
                            num_heads=4, num_layers=2, H_cycles=2, L_cycles=3, mlp_t=True, pos_encodings="none",
                            num_puzzle_identifiers=meta["num_puzzle_identifiers"], puzzle_emb_len=4)  # fmt: skip
     solver = TRMPuzzleSolver(backbone, halt_max_steps=4, seed=0)
+    # Warm-up then cosine decay to 10% over the run (the official schedule's shape): a run that ends at a small
+    # learning rate lands on a good solution whatever the float rounding of this machine's kernels.
     solver.compile(learning_rate=3e-3, weight_decay=0.1, puzzle_emb_learning_rate=3e-3, puzzle_emb_weight_decay=0.1,
-                   warmup_steps=50)  # fmt: skip
+                   warmup_steps=50, total_steps=TRAIN_STEPS, lr_min_ratio=0.1)  # fmt: skip
     history = solver.fit(PuzzleBatches(train, batch_size=64, seed=0, steps_per_epoch=TRAIN_STEPS), verbose=0)
     assert history.history["exact_accuracy"][-1] > 0.5  # training-time metric on rows that halted
 
