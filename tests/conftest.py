@@ -23,6 +23,22 @@ def pytest_report_header(config):
     return f"keras backend: {keras.backend.backend()} (KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '<unset>')})"
 
 
+_REPORTED = []
+
+
+@pytest.fixture
+def report():
+    """`report(line)`: a figure the run prints in its summary, passed or not (the learning tests' accuracies)."""
+    return _REPORTED.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REPORTED:
+        terminalreporter.section("reported figures")
+        for line in _REPORTED:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(1234)

@@ -33,7 +33,7 @@ def sudoku4(tmp_path_factory):
     return PuzzleDataset(root, "train"), PuzzleDataset(root, "test")
 
 
-def test_trm_learns_4x4_sudoku_to_95_percent_exact(sudoku4):
+def test_trm_learns_4x4_sudoku_to_95_percent_exact(sudoku4, report):
     train, test = sudoku4
     meta = train.metadata
     keras.utils.set_random_seed(0)
@@ -57,9 +57,9 @@ def test_trm_learns_4x4_sudoku_to_95_percent_exact(sudoku4):
         preds.append(np.argmax(out["logits"], -1)[keep])
         inputs.append(x["inputs"][keep])
         labels.append(y[keep])
-    report = score_grid_predictions(np.concatenate(preds), np.concatenate(inputs), np.concatenate(labels), "sudoku",
+    scores = score_grid_predictions(np.concatenate(preds), np.concatenate(inputs), np.concatenate(labels), "sudoku",
                                     (4, 4))  # fmt: skip
-    print(f"\n{keras.backend.backend()}: held-out 4x4 Sudoku {report}")
-    assert report["count"] == 200
-    assert report["exact_accuracy"] >= 0.95, report
-    assert report["valid_fraction"] >= 0.95, report
+    report(f"{keras.backend.backend()}: held-out 4x4 Sudoku {scores}")
+    assert scores["count"] == 200
+    assert scores["exact_accuracy"] >= 0.95, scores
+    assert scores["valid_fraction"] >= 0.95, scores
