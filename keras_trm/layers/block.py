@@ -57,7 +57,8 @@ class TRMBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, h, rotary=None):
-        # h: (B, S, D)
+        # h: (B, S, D), in the compute dtype also when called directly (compute_output_spec)
+        h = ops.cast(h, self.compute_dtype)
         if self.mlp_t:
             ht = ops.transpose(h, (0, 2, 1))  # (B, D, S)
             ht = rms_norm(ht + self.token_mixer(ht), self.norm_epsilon, self.compute_dtype)

@@ -10,6 +10,7 @@ import pytest
 from keras import ops
 
 from keras_trm import TRMBackbone, TRMPuzzleSolver
+from keras_trm.data.arc import variant_name
 from keras_trm.presets import (
     ARCHITECTURES,
     PuzzleSpec,
@@ -141,8 +142,8 @@ def test_trained_solver_saves_without_its_carry(tmp_path):
 
 def test_arc_identifier_table_round_trip(tmp_path):
     rng = np.random.default_rng(0)
-    names = ["<blank>", "t1|0", "t1|1", "t2|0"]
     transforms = {1: (0, np.arange(10)), 2: (5, np.concatenate([[0], rng.permutation(9) + 1])), 3: (0, np.arange(10))}
+    names = ["<blank>", "t1", variant_name("t1", *transforms[2]), "t2"]  # the official puzzle names
     spec = PuzzleSpec.arc("arc-agi-1", identifiers=names, transforms=transforms, description="arc test")
     spec.save(str(tmp_path))
     back = load_puzzle_spec(str(tmp_path))
