@@ -561,49 +561,26 @@ def test_official_build_identifiers(official_build):
     assert (official_build / "identifiers.json").read_bytes() == (FIXTURE / "identifiers.json").read_bytes()
 
 
+# dataset.json fields that our metadata.json holds once for both splits (the rest are per split)
+_SHARED_METADATA = (
+    "pad_id",
+    "ignore_label_id",
+    "blank_identifier_id",
+    "vocab_size",
+    "seq_len",
+    "num_puzzle_identifiers",
+)
+
+
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_official_build_arrays(official_build, split):
     import hashlib
 
     ds = PuzzleDataset(official_build, split)
     official_meta = json.loads((FIXTURE / split / "dataset.json").read_text())
-    mine = dict(
-        ds.metadata["splits"][split],
-        **{
-            k: ds.metadata[k]
-            for k in (
-                "pad_id",
-                "ignore_label_id",
-                "blank_identifier_id",
-                "vocab_size",
-                "seq_len",
-                "num_puzzle_identifiers",
-            )
-        },
-    )
-    assert {
-        k: mine[k]
-        for k in (
-            "pad_id",
-            "ignore_label_id",
-            "blank_identifier_id",
-            "vocab_size",
-            "seq_len",
-            "num_puzzle_identifiers",
-            "mean_puzzle_examples",
-        )
-    } == {
-        k: official_meta[k]
-        for k in (
-            "pad_id",
-            "ignore_label_id",
-            "blank_identifier_id",
-            "vocab_size",
-            "seq_len",
-            "num_puzzle_identifiers",
-            "mean_puzzle_examples",
-        )
-    }
+    mine = dict(ds.metadata["splits"][split], **{k: ds.metadata[k] for k in _SHARED_METADATA})
+    fields = _SHARED_METADATA + ("mean_puzzle_examples",)
+    assert {k: mine[k] for k in fields} == {k: official_meta[k] for k in fields}
     assert (mine["groups"], mine["puzzles"]) == (official_meta["total_groups"], official_meta["total_puzzles"])
     for name in ("puzzle_identifiers", "puzzle_indices", "group_indices"):
         official = _fixture_npy(split, name)
