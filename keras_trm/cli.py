@@ -12,19 +12,11 @@ The backend is Keras's: set KERAS_BACKEND=jax | tensorflow | torch before runnin
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 
-RECIPES = {
-    "sudoku": "recipes.sudoku_extreme",
-    "sudoku-extreme": "recipes.sudoku_extreme",
-    "maze": "recipes.maze_hard",
-    "maze-hard": "recipes.maze_hard",
-    "arc-agi-1": "recipes.arc_agi_1",
-    "arc-agi-2": "recipes.arc_agi_2",
-}
+from keras_trm.recipes import RECIPES, get_recipe, recipe_names
 
 
 class CLIError(Exception):
@@ -32,28 +24,6 @@ class CLIError(Exception):
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def recipes_dir():
-    """The recipes/ folder next to the package (a source checkout or an editable install)."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.join(here, "recipes")
-
-
-def load_recipe(name):
-    """Import a recipe module by its short name (`sudoku`, `maze`, `arc-agi-1`, `arc-agi-2`)."""
-    if name not in RECIPES:
-        raise CLIError(f"unknown recipe {name!r}; choose from {', '.join(sorted(RECIPES))}")
-    folder = recipes_dir()
-    if not os.path.isdir(folder):
-        raise CLIError(
-            f"the recipes folder is missing ({folder}); install keras-trm from a source checkout "
-            "(pip install -e .) to train recipes"
-        )
-    root = os.path.dirname(folder)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module(RECIPES[name])
-
-
 def _need_file(path, what):
     if not os.path.exists(path):
         raise CLIError(f"{what} not found: {path}")
@@ -205,8 +175,7 @@ def cmd_build_data(args):
 
 # --------------------------------------------------------------------------------------------- train
 def cmd_train(args):
-    recipe = load_recipe(args.recipe)
-    results = recipe.main(args.recipe_args)
+    results = get_recipe(args.recipe).train(args.recipe_args)
     return 0 if results is not None else 1
 
 
@@ -429,11 +398,11 @@ def build_parser():
 
     t = sub.add_parser(
         "train",
-        help="train a recipe (sudoku, maze, arc-agi-1, arc-agi-2)",
+        help=f"train a recipe ({', '.join(RECIPES)})",
         description="Train a recipe. Everything after the recipe goes to it: --size paper|medium|"
         "smoke|tiny, --variant (sudoku: mlp|att), --set KEY=VALUE, --print-config.",
     )
-    t.add_argument("recipe", choices=sorted(RECIPES))
+    t.add_argument("recipe", choices=recipe_names())
     t.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's options")
     t.set_defaults(func=cmd_train)
 

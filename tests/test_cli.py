@@ -25,6 +25,17 @@ def test_parser_knows_every_subcommand():
     assert a.set == ["sequence_length=81"]
 
 
+def test_train_runs_a_recipe_of_the_package_registry(capsys):
+    from keras_trm.recipes import recipe_names
+
+    parser = cli.build_parser()
+    for name in recipe_names():  # the registry's names and aliases: the CLI keeps no list of its own
+        assert parser.parse_args(["train", name]).recipe == name
+    assert cli.main(["train", "sudoku-extreme", "--size", "smoke", "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["size"] == "smoke" and printed["grid"] == 4 and printed["out_dir"].endswith("sudoku-mlp-smoke")
+
+
 @pytest.mark.parametrize("argv", [[], ["train", "chess"], ["build-data", "go", "out"], ["solve", "m.keras"]])
 def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as e:

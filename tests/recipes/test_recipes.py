@@ -1,35 +1,84 @@
-"""Recipes: the config objects (paper defaults, sizes, overrides) and each recipe's whole path at `--size tiny`."""
+"""Recipes: the registry, the config objects (paper defaults, sizes, overrides), each recipe's whole path at `--size
+tiny`, and the copyable scripts in the top-level recipes/ folder."""
 
 import json
 import os
+import runpy
+import sys
 
 import numpy as np
 import pytest
 
-from recipes import arc_agi_1, arc_agi_2, common, maze_hard, sudoku_extreme
+from keras_trm import recipes
+from keras_trm.recipes import ARC2Config, ARCConfig, ARCRunEvaluation, MazeConfig, SudokuConfig, arc, maze, sudoku
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "recipes")
+
+
+def test_the_registry_names_every_benchmark_once():
+    assert sorted(recipes.RECIPES) == ["arc-agi-1", "arc-agi-2", "maze", "sudoku"]
+    assert [r.config_class for r in recipes.RECIPES.values()] == [SudokuConfig, MazeConfig, ARCConfig, ARC2Config]
+    assert all(name == r.config_class.NAME for name, r in recipes.RECIPES.items())
+    assert recipes.get_recipe("sudoku-extreme") is recipes.RECIPES["sudoku"]
+    assert recipes.get_recipe("maze-hard") is recipes.RECIPES["maze"]
+    assert recipes.recipe_names() == ["arc-agi-1", "arc-agi-2", "maze", "maze-hard", "sudoku", "sudoku-extreme"]
+    with pytest.raises(ValueError, match="unknown recipe 'chess'; choose from arc-agi-1"):
+        recipes.get_recipe("chess")
+
+
+def test_a_recipe_trains_with_its_own_config_class(capsys):
+    cfg = recipes.get_recipe("arc-agi-2").train(["--print-config", "--size", "tiny"])
+    assert type(cfg) is ARC2Config and cfg.subset == "arc-agi-2" and cfg.size == "tiny"
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["out_dir"] == os.path.join("runs", "arc-agi-2-tiny") and printed["hidden_dim"] == 32
+
+
+SCRIPT_CONFIGS = {
+    "sudoku_extreme.py": SudokuConfig,
+    "maze_hard.py": MazeConfig,
+    "arc_agi_1.py": ARCConfig,
+    "arc_agi_2.py": ARC2Config,
+}
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPT_CONFIGS))
+def test_the_copyable_scripts_run_on_the_package(script, monkeypatch, capsys):
+    """`python recipes/<script> ...`: no sys.path edits, the package's config (the paper's defaults) and runner."""
+    path = os.path.join(SCRIPTS, script)
+    with open(path) as f:
+        assert "sys.path" not in f.read()
+    path_before = list(sys.path)
+    module = runpy.run_path(path)  # as a script, without recipes/ or the checkout added to sys.path
+    assert sys.path == path_before
+    parent = SCRIPT_CONFIGS[script]
+    assert issubclass(module["Config"], parent) and module["Config"]().to_dict() == parent().to_dict()
+    monkeypatch.setattr(sys, "argv", [path, "--size", "smoke", "--print-config"])
+    runpy.run_path(path, run_name="__main__")
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == recipes.make_config(parent, size="smoke").resolved().to_dict()
 
 
 def test_paper_defaults_follow_the_spec():
-    s = sudoku_extreme.SudokuConfig()
+    s = SudokuConfig()
     assert (s.hidden_dim, s.num_heads, s.num_layers, s.puzzle_emb_len, s.halt_max_steps) == (512, 8, 2, 16, 16)
     assert (s.halt_exploration_prob, s.warmup_steps, s.ema_momentum, s.global_batch_size) == (0.1, 2000, 0.999, 768)
     assert (s.H_cycles, s.L_cycles, s.learning_rate, s.weight_decay, s.epochs) == (3, 6, 1e-4, 1.0, 50000)
     assert s.mlp_t and s.pos_encodings == "none" and s.num_aug == 1000 and s.train_count == 1000
-    m = maze_hard.MazeConfig()
+    m = MazeConfig()
     assert (m.H_cycles, m.L_cycles, m.puzzle_emb_learning_rate, m.weight_decay) == (3, 4, 1e-4, 1.0)
     assert not m.mlp_t and m.pos_encodings == "rope"
-    for cls in (arc_agi_1.ARCConfig, arc_agi_2.ARC2Config):
+    for cls in (ARCConfig, ARC2Config):
         a = cls()
         assert (a.L_cycles, a.learning_rate, a.puzzle_emb_learning_rate, a.weight_decay) == (4, 1e-4, 1e-2, 0.1)
         assert (a.puzzle_emb_weight_decay, a.epochs, a.num_variants) == (0.1, 100000, 1000)
-    assert arc_agi_2.ARC2Config().subset == "arc-agi-2"
+    assert ARC2Config().subset == "arc-agi-2"
 
 
 def test_variants_sizes_and_overrides():
-    att = common.make_config(sudoku_extreme.SudokuConfig, variant="att")
+    att = recipes.make_config(SudokuConfig, variant="att")
     assert not att.mlp_t and att.pos_encodings == "rope"
-    cfg, _ = common.parse_config(
-        sudoku_extreme.SudokuConfig,
+    cfg, _ = recipes.parse_config(
+        SudokuConfig,
         [
             "--size",
             "smoke",
@@ -54,7 +103,7 @@ def test_variants_sizes_and_overrides():
 )
 def test_bad_arguments_are_argparse_errors(argv, capsys):
     with pytest.raises(SystemExit) as e:
-        common.parse_config(sudoku_extreme.SudokuConfig, argv)
+        recipes.parse_config(SudokuConfig, argv)
     assert e.value.code == 2
 
 
@@ -71,7 +120,7 @@ def _check_run(results, out_dir, metric):
 @pytest.mark.slow
 def test_sudoku_tiny_end_to_end(tmp_path):
     out = str(tmp_path / "run")
-    results = sudoku_extreme.main(["--size", "tiny", "--set", f"out_dir={out}", "--set", "tensorboard=true"])
+    results = sudoku.main(["--size", "tiny", "--set", f"out_dir={out}", "--set", "tensorboard=true"])
     saved = _check_run(results, out, "exact_accuracy")
     assert saved["final"]["count"] == 8
     assert os.path.exists(os.path.join(out, "task.json"))
@@ -86,7 +135,7 @@ def test_sudoku_tiny_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_maze_tiny_end_to_end(tmp_path):
     out = str(tmp_path / "run")
-    results = maze_hard.main(["--size", "tiny", "--set", f"out_dir={out}"])
+    results = maze.main(["--size", "tiny", "--set", f"out_dir={out}"])
     saved = _check_run(results, out, "exact_accuracy")
     assert saved["final"]["benchmark"] == "maze"
 
@@ -94,20 +143,18 @@ def test_maze_tiny_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_arc_tiny_end_to_end(tmp_path):
     out = str(tmp_path / "run")
-    results = arc_agi_1.main(["--size", "tiny", "--set", f"out_dir={out}"])
+    results = arc.main(["--size", "tiny", "--set", f"out_dir={out}"])
     _check_run(results, out, "pass@2")
     with open(os.path.join(out, "submission.json")) as f:
         assert len(json.load(f)) == 2  # two held-out tasks
 
 
 def test_a_rerun_resumes_from_the_last_checkpoint(tmp_path, capsys):
-    from recipes import sudoku_extreme
-
     out = str(tmp_path / "run")
-    sudoku_extreme.main(["--size", "tiny", "--set", f"out_dir={out}"])
+    sudoku.main(["--size", "tiny", "--set", f"out_dir={out}"])
     assert sorted(os.listdir(os.path.join(out, "checkpoints")))[-1] == "ckpt-0000000004.npz"
     capsys.readouterr()
-    result = sudoku_extreme.main(["--size", "tiny", "--set", f"out_dir={out}", "--set", "max_steps=8"])
+    result = sudoku.main(["--size", "tiny", "--set", f"out_dir={out}", "--set", "max_steps=8"])
     assert "resuming from" in capsys.readouterr().out
     assert result["steps"] == 8
     assert "ckpt-0000000008.npz" in os.listdir(os.path.join(out, "checkpoints"))
@@ -138,15 +185,15 @@ def _train_split(puzzle_sizes_per_group):
 PAPER_SCHEDULES = {
     # 1000 puzzles x 1001 variants, one example each (only the groups matter): 1000 groups of 1 example.
     # total int(50000 * 1000 / 768) = 65104; per iteration 5000 * 1000 // 768 = 6510 (6510.4); 10 x 6510 < 65104
-    "sudoku_extreme": (sudoku_extreme.SudokuConfig, [[1]] * 1000, (65100, 6510, 10)),
+    "sudoku_extreme": (SudokuConfig, [[1]] * 1000, (65100, 6510, 10)),
     # 1000 mazes, one example each: the same numbers
-    "maze_hard": (maze_hard.MazeConfig, [[1]] * 1000, (65100, 6510, 10)),
+    "maze_hard": (MazeConfig, [[1]] * 1000, (65100, 6510, 10)),
     # ARC tasks of 4 examples (768 is a multiple: no batch cuts a puzzle), 3 groups of 1, 2 and 3 variants:
     # mean 4, total int(100000 * 3 * 4 / 768) = 1562; per iteration 10000 * 3 * 4 // 768 = 156 (156.25); 10 x 156
-    "arc_agi_1": (arc_agi_1.ARCConfig, [[4], [4, 4], [4, 4, 4]], (1560, 156, 10)),
+    "arc_agi_1": (ARCConfig, [[4], [4, 4], [4, 4, 4]], (1560, 156, 10)),
     # tasks of 2 examples, 3 groups of 5, 1 and 2 variants: total int(100000 * 3 * 2 / 768) = 781; per iteration
     # 10000 * 3 * 2 // 768 = 78 (78.125); 10 x 78
-    "arc_agi_2": (arc_agi_2.ARC2Config, [[2] * 5, [2], [2, 2]], (780, 78, 10)),
+    "arc_agi_2": (ARC2Config, [[2] * 5, [2], [2, 2]], (780, 78, 10)),
 }
 
 
@@ -162,28 +209,28 @@ def test_paper_recipes_train_and_evaluate_as_often_as_the_official_trainer(recip
         cfg.global_batch_size,
         mode="train",
         seed=cfg.seed,
-        group_passes=common.train_group_passes(cfg),
+        group_passes=recipes.train_group_passes(cfg),
     )
     assert train.group_passes == cfg.eval_interval
-    assert common.schedule(cfg, train) == expected
+    assert recipes.schedule(cfg, train) == expected
 
 
 def test_official_total_steps_can_end_training_before_the_last_iteration():
     # one group of an 8-example task and one of three 1-example variants: mean (8 + 3) / 4 = 2.75, so
     # total_steps = int(100000 * 2 * 2.75 / 768) = 716, while each of the 10 iterations serves about
     # 10000 * 9 / 768 = 117 batches
-    assert common.official_schedule(100000, 10000, 2, 2.75, 768, batches_per_iteration=117) == (716, 117, 10)
+    assert recipes.official_schedule(100000, 10000, 2, 2.75, 768, batches_per_iteration=117) == (716, 117, 10)
     with pytest.raises(ValueError, match="divide"):
-        common.official_schedule(100000, 30000, 2, 2.75, 768, batches_per_iteration=117)
+        recipes.official_schedule(100000, 30000, 2, 2.75, 768, batches_per_iteration=117)
 
 
 # ------------------------------------------------------------------------------------- ARC votes across evaluations
 def test_arc_recipes_vote_aggregated_by_default():
     """Regression: as the official trainer (one evaluator per run, aggregated_voting=True)."""
-    assert arc_agi_1.ARCConfig().voting == "aggregated" and arc_agi_2.ARC2Config().voting == "aggregated"
-    for size in arc_agi_1.ARCConfig.SIZES:
-        assert common.make_config(arc_agi_1.ARCConfig, size=size).voting == "aggregated"
-    cfg, _ = common.parse_config(arc_agi_1.ARCConfig, ["--set", "voting=per_evaluation"])
+    assert ARCConfig().voting == "aggregated" and ARC2Config().voting == "aggregated"
+    for size in ARCConfig.SIZES:
+        assert recipes.make_config(ARCConfig, size=size).voting == "aggregated"
+    cfg, _ = recipes.parse_config(ARCConfig, ["--set", "voting=per_evaluation"])
     assert cfg.voting == "per_evaluation"
 
 
@@ -236,9 +283,9 @@ def test_arc_run_votes_across_its_evaluations(arc_build, tmp_path, voting):
 
     ds = PuzzleDataset(arc_build, "test")
     test = PuzzleBatches(ds, 4, mode="eval")
-    cfg = arc_agi_1.ARCConfig(out_dir=str(tmp_path), data_dir=str(arc_build), voting=voting)
+    cfg = ARCConfig(out_dir=str(tmp_path), data_dir=str(arc_build), voting=voting)
     solver = _ARCStandIn(ds)
-    run = arc_agi_1.ARCRunEvaluation()
+    run = ARCRunEvaluation()
     reports = []
     for step, mode in ((1, "right"), (2, "right"), (3, "echo")):
         solver.mode, solver.optimizer.iterations = mode, np.int64(step)
@@ -249,7 +296,7 @@ def test_arc_run_votes_across_its_evaluations(arc_build, tmp_path, voting):
     if voting == "aggregated":
         assert last["pass@1"] == 1.0 and last["voted_evaluations"] == 3
         assert last["voting_label"] == "votes aggregated over 3 evaluations"
-        assert common.format_report(last).endswith("pass@1000 100.00%  (votes aggregated over 3 evaluations)")
+        assert recipes.format_report(last).endswith("pass@1000 100.00%  (votes aggregated over 3 evaluations)")
     else:
         assert last["pass@1"] == 0.0 and last["pass@1000"] == 0.0 and last["voted_evaluations"] == 1
         assert last["voting_label"] == "votes of this evaluation only"
@@ -277,10 +324,10 @@ def test_arc_run_says_when_periodic_evaluations_were_capped(arc_build, tmp_path)
     ds = PuzzleDataset(arc_build, "test")
     test = PuzzleBatches(ds, 2, mode="eval")
     assert len(test) > 1
-    cfg = arc_agi_1.ARCConfig(out_dir=str(tmp_path), data_dir=str(arc_build), eval_max_examples=2)
+    cfg = ARCConfig(out_dir=str(tmp_path), data_dir=str(arc_build), eval_max_examples=2)
     solver = _ARCStandIn(ds)
     solver.optimizer.iterations = np.int64(1)
-    run = arc_agi_1.ARCRunEvaluation()
+    run = ARCRunEvaluation()
     capped = run.periodic(solver, cfg, str(arc_build), test, max_examples=2)
     assert capped["voting_label"] == "votes aggregated over 1 evaluation; 1 of them on the first 2 test examples only"
     final = run.final(solver, cfg, str(arc_build), test)  # the capped one cannot stand for the whole split
@@ -291,7 +338,7 @@ def test_arc_run_says_when_periodic_evaluations_were_capped(arc_build, tmp_path)
 @pytest.mark.slow
 def test_arc_tiny_run_logs_how_pass_at_k_was_voted(tmp_path, capsys):
     out = str(tmp_path / "run")
-    arc_agi_1.main(["--size", "tiny", "--set", f"out_dir={out}", "--set", "max_steps=4", "--set", "checkpoints=false"])
+    arc.main(["--size", "tiny", "--set", f"out_dir={out}", "--set", "max_steps=4", "--set", "checkpoints=false"])
     logged = capsys.readouterr().out
     assert "[eval @ step 2]" in logged and "(votes aggregated over 1 evaluation)" in logged
     assert "[eval @ step 4]" in logged and "(votes aggregated over 2 evaluations)" in logged

