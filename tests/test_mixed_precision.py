@@ -48,7 +48,7 @@ def test_mixed_bfloat16_dtypes():
     assert backbone.recursion.compute_dtype == "bfloat16"
     x, y = _task(BATCH)
     z_H, z_L = backbone.initial_states(BATCH)
-    out = backbone.supervision_step(z_H, z_L, x["inputs"], solver._puzzle_rows(x["puzzle_identifiers"]))
+    out = backbone.supervision_step(z_H, z_L, x["inputs"], solver.puzzle_vectors(x["puzzle_identifiers"]))
     assert _dtype(out["z_H"]) == "bfloat16" and _dtype(out["z_L"]) == "bfloat16"
     for name in ("logits", "q_halt_logits", "q_continue_logits"):
         assert _dtype(out[name]) == "float32", name

@@ -1,20 +1,10 @@
-"""The only backend-specific code of keras-trm, chosen once here from `keras.backend.backend()`.
+"""The only backend-specific code of keras-trm.
 
-Each backend module exposes:
-- `no_grad()`: a context in which the framework records nothing for differentiation (the gradient-free
-  recursions); a no-op where `stop_gradient` already tells the compiler everything (JAX, TensorFlow).
-- `SolverTrainer`: a mixin with the `train_step` of `TRMPuzzleSolver` in that framework's idiom.
+- `ops.py`: `no_grad()`, the one backend utility the layers use (a context that records nothing for
+  differentiation).
+- `trainer.py`: picks the solver's trainer for the running Keras backend (the one place the trainer's backend is
+  chosen) among `jax_trainer.py`, `tensorflow_trainer.py` and `torch_trainer.py`; each overrides only the gradient
+  computation (and, on JAX, the stateless train-step idiom) of the backend-free `keras_trm.training.SolverTrainer`.
+
+Nothing is imported here, so a layer importing `keras_trm.backend.ops` loads no training code.
 """
-
-import keras
-
-_BACKEND = keras.backend.backend()
-
-if _BACKEND == "jax":
-    from keras_trm.backend.jax import SolverTrainer, no_grad  # noqa: F401
-elif _BACKEND == "tensorflow":
-    from keras_trm.backend.tensorflow import SolverTrainer, no_grad  # noqa: F401
-elif _BACKEND == "torch":
-    from keras_trm.backend.torch import SolverTrainer, no_grad  # noqa: F401
-else:
-    raise ImportError(f"keras-trm supports the jax, tensorflow and torch backends, not {_BACKEND!r}.")

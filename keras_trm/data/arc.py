@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_trm.data.dataset import DatasetWriter, PuzzleDataset
 from keras_trm.data.errors import DataFormatError
 from keras_trm.data.transforms import (
     IDENTITY_COLOURS,
@@ -524,8 +525,6 @@ def build_arc_dataset_from_tasks(
     under "arc" / "tasks" ({task_id: task JSON with test outputs}, in group order: the official
     ``test_puzzles.json``).
     """
-    from keras_trm.data.dataset import DatasetWriter
-
     named = {**{n: (t, False) for n, t in train_sources.items()}, **{n: (t, True) for n, t in eval_sources.items()}}
     if len(named) != len(train_sources) + len(eval_sources):
         raise ValueError(f"a source is both training and evaluation: {sorted(set(train_sources) & set(eval_sources))}")
@@ -625,8 +624,6 @@ def load_variant_table(root, split="test"):
     """Read what evaluation needs from a build: {"identifiers", "transforms" {id: (tid, map)} for the split's
     puzzles (parsed from their names, see `parse_puzzle_name`), "tasks" (test split: {task_id: task JSON}),
     "benchmark", "metadata"}."""
-    from keras_trm.data.dataset import PuzzleDataset
-
     ds = PuzzleDataset(root, split)
     if not isinstance(ds.metadata.get("arc"), dict):
         raise DataFormatError("no 'arc' section (not an ARC build?)", file=Path(root) / "metadata.json", field="arc")

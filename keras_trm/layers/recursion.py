@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_trm import backend as trm_backend
+from keras_trm.backend.ops import no_grad
 from keras_trm.layers.initializers import trunc_normal
 from keras_trm.layers.reasoning_module import ReasoningModule
 from keras_trm.layers.rotary_embedding import RotaryEmbedding
@@ -11,7 +11,7 @@ from keras_trm.layers.rotary_embedding import RotaryEmbedding
 
 @keras.saving.register_keras_serializable(package="keras_trm")
 class TRMRecursion(keras.layers.Layer):
-    """Deep recursion of TRM with one shared network f.
+    """Deep recursion of TRM with one shared network, `reasoning_module` (the paper's f).
 
     One recursion ("latent recursion"): `L_cycles` (the paper's n) times z_L = f(z_L, z_H + x), then
     z_H = f(z_H, z_L). One call runs `H_cycles` (the paper's T) recursions; the first T - 1 run without gradient,
@@ -70,7 +70,7 @@ class TRMRecursion(keras.layers.Layer):
         self.pos_encodings = pos_encodings
         self.rope_theta = rope_theta
         self.norm_epsilon = norm_epsilon
-        self.f = ReasoningModule(
+        self.reasoning_module = ReasoningModule(
             num_layers,
             hidden_dim,
             num_heads,
@@ -94,8 +94,17 @@ class TRMRecursion(keras.layers.Layer):
         self.L_init = self.add_weight(
             shape=(self.hidden_dim,), initializer=trunc_normal(1.0), trainable=False, name="L_init"
         )
-        self.f.build(z_H_shape)
+        self.reasoning_module.build(z_H_shape)
         self.built = True
+
+    @property
+    def f(self):
+        """`reasoning_module` under the name the weights files store it by (`.../trm_recursion/f/...`).
+
+        Keras names a sub-layer's weights by the attribute that holds it, visiting attributes in sorted order, so
+        this alias keeps every saved weights file loading; code uses `reasoning_module`.
+        """
+        return self.reasoning_module
 
     def initial_states(self, batch_size):
         """H_init and L_init broadcast to (batch_size, P + L, D)."""
@@ -106,14 +115,14 @@ class TRMRecursion(keras.layers.Layer):
 
     def _latent_recursion(self, z_H, z_L, x):
         for _ in range(self.L_cycles):
-            z_L = self.f(z_L, z_H + x, rotary=self.rotary)
-        z_H = self.f(z_H, z_L, rotary=self.rotary)
+            z_L = self.reasoning_module(z_L, z_H + x, rotary=self.rotary)
+        z_H = self.reasoning_module(z_H, z_L, rotary=self.rotary)
         return z_H, z_L
 
     def call(self, z_H, z_L, x):
         # z_H, z_L, x: (B, P + L, D)
         if self.H_cycles > 1:
-            with trm_backend.no_grad():
+            with no_grad():
                 for _ in range(self.H_cycles - 1):
                     z_H, z_L = self._latent_recursion(z_H, z_L, x)
             z_H, z_L = ops.stop_gradient(z_H), ops.stop_gradient(z_L)

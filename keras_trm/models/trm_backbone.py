@@ -1,17 +1,21 @@
 """TRMBackbone: one supervision step of the Tiny Recursive Model as a functional keras-hub Backbone."""
 
+import json
+import os
+
 import keras
 from keras import ops
-from keras_hub.models import Backbone
+from keras_hub.models import Backbone, Task
+from keras_hub.src.utils.preset_utils import list_subclasses
 
 from keras_trm.layers.embedding import PuzzleEmbedding, TRMInputEmbedding, puzzle_positions
 from keras_trm.layers.initializers import fan_in_trunc_normal
 from keras_trm.layers.recursion import TRMRecursion
-from keras_trm.presets.preset_mixin import BackbonePresetMixin
+from keras_trm.utils.preset_utils import METADATA_FILE, is_architecture_only, load_puzzle_spec, preset_str, write_spec
 
 
 @keras.saving.register_keras_serializable(package="keras_trm")
-class TRMBackbone(BackbonePresetMixin, Backbone):
+class TRMBackbone(Backbone):
     """The Tiny Recursive Model network (Jolicoeur-Martineau, 2025), one supervision step.
 
     Maps the carried states and a batch of puzzles to the new states and the heads' outputs:
@@ -170,6 +174,28 @@ class TRMBackbone(BackbonePresetMixin, Backbone):
         """The (num_puzzle_identifiers, E) variable trained by sign-SGD, or None."""
         return None if self.puzzle_embedding is None else self.puzzle_embedding.embeddings
 
+    # ------------------------------------------------------------------ presets
+    puzzle_spec = None  # the `PuzzleSpec` of the preset the model came from (or that `save_to_preset` writes)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """keras-hub's `from_preset`, plus the preset's `PuzzleSpec` (`model.puzzle_spec`); an architecture-only
+        preset (no weights shipped) loads randomly initialised."""
+        preset = preset_str(preset)
+        spec = load_puzzle_spec(preset)
+        if is_architecture_only(preset, spec):
+            load_weights = False
+        model = super().from_preset(preset, load_weights=load_weights, **kwargs)
+        model.puzzle_spec = spec
+        return model
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """keras-hub's `save_to_preset`, plus the `PuzzleSpec` files under `assets/trm/`."""
+        preset_dir = preset_str(preset_dir)
+        super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
+        write_spec(self, preset_dir)
+        _name_tasks_in_metadata(self, preset_dir)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -190,3 +216,15 @@ class TRMBackbone(BackbonePresetMixin, Backbone):
             norm_epsilon=self.norm_epsilon,
         )
         return config
+
+
+def _name_tasks_in_metadata(backbone, preset_dir):
+    """keras-hub names a task by its first base class (the solver's is a mixin); name the TRM tasks themselves."""
+    path = os.path.join(preset_dir, METADATA_FILE)
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        metadata = json.load(f)
+    metadata["tasks"] = sorted({t.__name__ for t in list_subclasses(Task) if t.backbone_cls is type(backbone)})
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(metadata, f, indent=4)

@@ -1,4 +1,12 @@
-"""TRM presets: save / load (keras-hub), named configurations, validation and publishing, official checkpoints.
+"""TRM presets: one place to find the preset tools (each defined where it belongs, re-exported here).
+
+- the preset table and the paper's configurations: `keras_trm/models/trm_presets.py` (registered with keras-hub by
+  `keras_trm/models/__init__.py`; the folders are `keras_trm/presets/assets/`);
+- reading and writing preset files: `keras_trm/utils/preset_utils.py`; the `PuzzleSpec`:
+  `keras_trm/utils/puzzle_spec.py`;
+- validating and publishing a folder: `keras_trm/presets/publish.py`;
+- resizing the puzzle-embedding table: `keras_trm/presets/resize.py`;
+- importing an official checkpoint as a preset: `keras_trm/convert/official.py`.
 
 Example:
     >>> from keras_trm import TRMPuzzleSolver
@@ -12,21 +20,16 @@ Example:
     16
 """
 
-from keras_trm.presets.official import import_official_to_preset
-from keras_trm.presets.preset_utils import (
-    PresetValidationError,
-    is_architecture_only,
-    load_puzzle_spec,
-    publish_preset,
-    save_preset,
-    validate_preset,
-)
-from keras_trm.presets.puzzle_spec import PuzzleSpec
+from keras_trm.convert.official import import_official_to_preset
+from keras_trm.models.trm_presets import ARCHITECTURES, ASSETS_DIR, SHIPPED_PRESET, backbone_presets
+from keras_trm.presets.publish import PresetValidationError, publish_preset, validate_preset
 from keras_trm.presets.resize import resize_puzzle_embeddings
-from keras_trm.presets.trm_presets import ARCHITECTURES, SHIPPED_PRESET, backbone_presets
+from keras_trm.utils.preset_utils import is_architecture_only, load_puzzle_spec, save_preset
+from keras_trm.utils.puzzle_spec import PuzzleSpec
 
 __all__ = [
     "ARCHITECTURES",
+    "ASSETS_DIR",
     "SHIPPED_PRESET",
     "PresetValidationError",
     "PuzzleSpec",

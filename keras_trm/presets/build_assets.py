@@ -8,12 +8,15 @@ import os
 import shutil
 import sys
 
+from keras_trm.models.trm_backbone import TRMBackbone
+from keras_trm.models.trm_presets import ARCHITECTURES, ASSETS_DIR, backbone_presets
+from keras_trm.models.trm_puzzle_solver import TRMPuzzleSolver
+from keras_trm.utils.preset_utils import MODEL_WEIGHTS_FILE
+from keras_trm.utils.puzzle_spec import PuzzleSpec
+
 
 def architecture_spec(name):
     """The `PuzzleSpec` of a named architecture preset."""
-    from keras_trm.presets.puzzle_spec import PuzzleSpec
-    from keras_trm.presets.trm_presets import ARCHITECTURES, backbone_presets
-
     arch = ARCHITECTURES[name]
     kind, side = arch["spec"]
     if kind == "sudoku":
@@ -31,9 +34,6 @@ def architecture_spec(name):
 
 def build_architecture_solver(name, **overrides):
     """A randomly initialised `TRMPuzzleSolver` with the named configuration (no preset folder needed)."""
-    from keras_trm.models import TRMBackbone, TRMPuzzleSolver
-    from keras_trm.presets.trm_presets import ARCHITECTURES
-
     arch = ARCHITECTURES[name]
     backbone = TRMBackbone(**dict(arch["backbone"], **overrides))
     backbone.puzzle_spec = architecture_spec(name)
@@ -42,8 +42,6 @@ def build_architecture_solver(name, **overrides):
 
 def write_architecture_preset(name, preset_dir):
     """Save the named configuration as a preset folder without weights (config.json, task.json, metadata, spec)."""
-    from keras_trm.presets.preset_utils import MODEL_WEIGHTS_FILE
-
     solver = build_architecture_solver(name)
     if os.path.isdir(preset_dir):
         shutil.rmtree(preset_dir)
@@ -53,8 +51,6 @@ def write_architecture_preset(name, preset_dir):
 
 
 def main(argv=None):
-    from keras_trm.presets.trm_presets import ARCHITECTURES, ASSETS_DIR
-
     names = (argv if argv is not None else sys.argv[1:]) or list(ARCHITECTURES)
     for name in names:
         solver = write_architecture_preset(name, os.path.join(ASSETS_DIR, name))

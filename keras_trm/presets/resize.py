@@ -15,6 +15,8 @@ Two rules for the new table:
 import numpy as np
 from keras import ops
 
+from keras_trm.models.trm_backbone import TRMBackbone
+
 RULES = ("keep", "official")
 
 
@@ -37,8 +39,6 @@ def resize_puzzle_embeddings(model, new_num_identifiers, rule="keep"):
     >>> bool(np.allclose(official, ops.convert_to_numpy(b.puzzle_embedding_table).mean(0), atol=1e-7))
     True
     """
-    from keras_trm.models.trm_backbone import TRMBackbone
-
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     new_num_identifiers = int(new_num_identifiers)

@@ -1,4 +1,4 @@
-"""Training building blocks: losses, optimizers and learning-rate schedules."""
+"""Training building blocks: the solver's train step (`SolverTrainer`), losses, optimizers and schedules."""
 
 from keras_trm.training.losses import (
     IGNORE_LABEL_ID,
@@ -13,3 +13,4 @@ from keras_trm.training.losses import (
 )
 from keras_trm.training.optimizers import AdamATan2, SignSGDEmbedding, sum_duplicate_rows
 from keras_trm.training.schedules import WarmupCosine
+from keras_trm.training.trainer import SolverTrainer

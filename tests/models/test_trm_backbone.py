@@ -61,7 +61,7 @@ def test_official_initialisation():
     # Linear weights: truncated normal, std exactly 1/sqrt(fan_in), cut at +-2 std of the normal drawn from
     # (std / 0.8796, as the official and JAX's truncated normal do).
     cut = 2 / 0.87962566103423978
-    block = backbone.recursion.f.blocks[0]
+    block = backbone.recursion.reasoning_module.blocks[0]
     for kernel in (block.token_mixer.qkv.kernel, block.mlp.gate_up.kernel, block.mlp.down.kernel):
         w = ops.convert_to_numpy(kernel)
         std = 1.0 / np.sqrt(w.shape[0])

@@ -11,6 +11,7 @@ from keras import ops
 
 from keras_trm import TRMBackbone, TRMPuzzleSolver
 from keras_trm.data.arc import variant_name
+from keras_trm.models.trm_presets import ASSETS_DIR
 from keras_trm.presets import (
     ARCHITECTURES,
     PuzzleSpec,
@@ -20,7 +21,6 @@ from keras_trm.presets import (
     resize_puzzle_embeddings,
     save_preset,
 )
-from keras_trm.presets.trm_presets import ASSETS_DIR
 
 NAMED = ["trm_sudoku_mlp", "trm_sudoku_att", "trm_maze_hard", "trm_arc_agi_1", "trm_arc_agi_2", "trm_sudoku_4x4"]
 

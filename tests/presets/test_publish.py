@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from keras_trm import TRMBackbone, TRMPuzzleSolver
+from keras_trm.models.trm_presets import ASSETS_DIR
 from keras_trm.presets import PresetValidationError, PuzzleSpec, publish_preset, save_preset, validate_preset
-from keras_trm.presets.trm_presets import ASSETS_DIR
 
 
 @pytest.fixture

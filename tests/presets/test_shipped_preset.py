@@ -8,8 +8,8 @@ import numpy as np
 from keras_trm import TRMPuzzleSolver
 from keras_trm.data.generators import generate_sudoku
 from keras_trm.evaluation.solve import solve_sudoku
+from keras_trm.models.trm_presets import ASSETS_DIR
 from keras_trm.presets import SHIPPED_PRESET, load_puzzle_spec, validate_preset
-from keras_trm.presets.trm_presets import ASSETS_DIR
 
 # Measured when the preset was written: 98.7% of the 300 held-out puzzles (its puzzle_spec.json, training.results);
 # asserted with a margin.

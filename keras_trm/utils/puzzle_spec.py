@@ -1,4 +1,4 @@
-"""`PuzzleSpec`: what a preset needs to be used without the data build it was trained on.
+"""`PuzzleSpec`: what a preset needs to be used without the data build it was trained on (and its two files).
 
 A preset folder (keras-hub layout: `config.json`, `model.weights.h5`, `task.json`, `metadata.json`) gets two more
 files under `assets/trm/`:
@@ -27,14 +27,14 @@ from typing import Optional
 
 import numpy as np
 
-from keras_trm.data.arc import task_id_of
+from keras_trm.data.arc import load_variant_table, task_id_of
+from keras_trm.data.dataset import read_metadata
+from keras_trm.data.maze import MAZE_CHARSET
 
 FORMAT_VERSION = 1
 SPEC_DIR = "assets/trm"
 SPEC_FILE = f"{SPEC_DIR}/puzzle_spec.json"
 IDENTIFIERS_FILE = f"{SPEC_DIR}/identifiers.json"
-BENCHMARKS = ("sudoku", "maze", "arc-agi-1", "arc-agi-2", "custom")
-MAZE_CHARSET = "# SGo"
 
 
 @dataclasses.dataclass
@@ -101,8 +101,6 @@ class PuzzleSpec:
     @classmethod
     def from_dataset(cls, root, **kwargs):
         """The spec of a built dataset (its metadata.json; for ARC also every identifier's variant transform)."""
-        from keras_trm.data.dataset import read_metadata
-
         meta = read_metadata(os.fspath(root))
         bench = meta.get("benchmark", "custom")
         rows, cols = meta["grid_shape"]
@@ -111,8 +109,6 @@ class PuzzleSpec:
         if bench == "maze":
             return cls.maze(rows, **kwargs)
         if bench.startswith("arc"):
-            from keras_trm.data.arc import load_variant_table
-
             transforms, identifiers = {}, None
             for split in meta.get("splits", {}):
                 table = load_variant_table(root, split)

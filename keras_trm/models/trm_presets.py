@@ -1,4 +1,4 @@
-"""TRM preset configurations (registered with keras-hub: `TRMBackbone.presets`, `TRMPuzzleSolver.presets`).
+"""TRM preset table (registered with keras-hub by `keras_trm/models/__init__.py`: `TRMBackbone.presets`).
 
 The paper's configurations (`trm_sudoku_mlp`, `trm_sudoku_att`, `trm_maze_hard`, `trm_arc_agi_1`,
 `trm_arc_agi_2`) are architecture only: no trained weights exist for them here, so loading them builds a randomly
@@ -11,7 +11,7 @@ loads it without any download.
 
 import os
 
-ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "presets", "assets")
 
 _COMMON = dict(
     hidden_dim=512, num_heads=8, num_layers=2, expansion=4.0, puzzle_emb_len=16, rope_theta=10000.0, norm_epsilon=1e-5
@@ -177,10 +177,3 @@ backbone_presets["trm_sudoku_4x4"] = {
 }
 
 SHIPPED_PRESET = "trm_sudoku_4x4"
-
-
-def register_trm_presets(backbone_cls):
-    """Register every TRM preset for `backbone_cls` (the task finds them through its `backbone_cls`)."""
-    from keras_hub.src.utils.preset_utils import register_presets
-
-    register_presets(backbone_presets, backbone_cls)

@@ -1,31 +1,18 @@
-"""Save, load, validate and publish TRM presets (keras-hub preset folders with a `PuzzleSpec`).
+"""Validate a TRM preset folder and publish it (keras-hub's `upload_preset` after the checks).
 
-A TRM preset is a keras-hub preset folder::
-
-    config.json            TRMBackbone config (keras-hub)
-    model.weights.h5       backbone weights, puzzle-embedding table included (absent: architecture-only preset)
-    task.json              TRMPuzzleSolver config (halting settings, loss)       [solver presets]
-    metadata.json          keras-hub metadata (versions, parameter count)
-    assets/trm/puzzle_spec.json   PuzzleSpec: benchmark, vocabulary, grid shape, halting, description, training
-    assets/trm/identifiers.json   ARC: the puzzle-embedding table's identifier -> variant map
-
-It can be a local folder, a `kaggle://` or `hf://` handle (downloaded by keras-hub) or a registered name
-(`TRMBackbone.presets`).
+The folder layout and its file names: `keras_trm/utils/preset_utils.py`.
 
 Example:
     >>> import os
     >>> from keras_trm import TRMPuzzleSolver
+    >>> from keras_trm.utils.preset_utils import save_preset
     >>> solver = TRMPuzzleSolver.from_preset("trm_sudoku_4x4")   # trained, shipped in the package
-    >>> save_preset(solver, "my_preset")                          # the spec travels with backbone.puzzle_spec
+    >>> save_preset(solver, "my_preset")
     'my_preset'
-    >>> sorted(os.listdir("my_preset"))
-    ['assets', 'config.json', 'metadata.json', 'model.weights.h5', 'task.json']
     >>> validate_preset("my_preset").vocabulary                   # what publish_preset checks before uploading
     ['<pad>', '<blank>', '1', '2', '3', '4']
     >>> TRMPuzzleSolver.from_preset("my_preset").puzzle_spec.grid_shape
     [4, 4]
-    >>> is_architecture_only("trm_sudoku_att"), is_architecture_only("my_preset")
-    (True, False)
 
     A broken folder is refused before anything is uploaded:
 
@@ -33,20 +20,26 @@ Example:
     >>> publish_preset("my_preset", "kaggle://me/trm/keras/my_preset")
     Traceback (most recent call last):
     ...
-    keras_trm.presets.preset_utils.PresetValidationError: model.weights.h5: missing (the spec does not say ...)
+    keras_trm.presets.publish.PresetValidationError: model.weights.h5: missing (the spec does not say ...)
 """
-
-from __future__ import annotations
 
 import json
 import os
 
-from keras_trm.presets.puzzle_spec import BENCHMARKS, IDENTIFIERS_FILE, SPEC_FILE, PuzzleSpec
+import keras_hub
 
-CONFIG_FILE = "config.json"
-TASK_CONFIG_FILE = "task.json"
-METADATA_FILE = "metadata.json"
-MODEL_WEIGHTS_FILE = "model.weights.h5"
+from keras_trm.data.dataset import BENCHMARKS
+from keras_trm.models.trm_backbone import TRMBackbone
+from keras_trm.utils.preset_utils import (
+    CONFIG_FILE,
+    IDENTIFIERS_FILE,
+    METADATA_FILE,
+    MODEL_WEIGHTS_FILE,
+    SPEC_FILE,
+    TASK_CONFIG_FILE,
+    load_puzzle_spec,
+)
+from keras_trm.utils.puzzle_spec import PuzzleSpec
 
 _REQUIRED_BACKBONE_FIELDS = (
     "vocabulary_size",
@@ -67,66 +60,6 @@ class PresetValidationError(ValueError):
         self.file, self.field, self.problem = file, field, problem
         where = f"{file}" + (f", field '{field}'" if field else "")
         super().__init__(f"{where}: {problem}")
-
-
-# ---------------------------------------------------------------------------------------------- load
-def _get_file(preset, path):
-    from keras_hub.src.utils.preset_utils import get_file
-
-    return get_file(preset, path)
-
-
-def load_puzzle_spec(preset):
-    """The `PuzzleSpec` stored in a preset (local folder, handle or registered name), or None if it has none."""
-    if not isinstance(preset, str):
-        preset = os.fspath(preset)
-    try:
-        path = _get_file(preset, SPEC_FILE)
-    except FileNotFoundError:
-        return None
-    with open(path, encoding="utf-8") as f:
-        spec_dict = json.load(f)
-    table = None
-    if spec_dict.get("has_identifier_table"):
-        with open(_get_file(preset, IDENTIFIERS_FILE), encoding="utf-8") as f:
-            table = json.load(f)
-    return PuzzleSpec.from_dict(spec_dict, table)
-
-
-def is_architecture_only(preset, spec=None):
-    """True when a preset ships no weights (the named paper configurations): models load randomly initialised."""
-    from keras_trm.presets.trm_presets import backbone_presets
-
-    if isinstance(preset, str) and preset in backbone_presets:
-        return not backbone_presets[preset]["metadata"].get("trained", False)
-    spec = spec if spec is not None else load_puzzle_spec(preset)
-    return bool(spec is not None and spec.architecture_only)
-
-
-# ---------------------------------------------------------------------------------------------- save
-def save_preset(model, preset_dir, spec=None):
-    """Save a `TRMPuzzleSolver` or `TRMBackbone` to a preset folder with its `PuzzleSpec`.
-
-    `spec` (optional) replaces the model's `puzzle_spec`; the solver's halting settings are copied into it.
-    Returns `preset_dir`.
-    """
-    preset_dir = os.fspath(preset_dir)
-    backbone = getattr(model, "backbone", model)
-    if spec is not None:
-        backbone.puzzle_spec = spec
-    spec = getattr(backbone, "puzzle_spec", None)
-    if spec is not None and hasattr(model, "halt_max_steps"):
-        spec.halt_max_steps = int(model.halt_max_steps)
-        spec.halt_at_inference = bool(model.halt_at_inference)
-    model.save_to_preset(preset_dir)
-    return preset_dir
-
-
-def write_spec(backbone, preset_dir):
-    """Write the backbone's `puzzle_spec` (if any) into `preset_dir` (called by `save_to_preset`)."""
-    spec = getattr(backbone, "puzzle_spec", None)
-    if spec is not None:
-        spec.save(preset_dir)
 
 
 # ---------------------------------------------------------------------------------------------- validate
@@ -193,8 +126,6 @@ def validate_preset(preset_dir, load_weights=True):
     if not spec.architecture_only and not os.path.exists(weights):
         raise PresetValidationError(MODEL_WEIGHTS_FILE, None, "missing (the spec does not say architecture_only)")
     if load_weights and os.path.exists(weights):
-        from keras_trm.models.trm_backbone import TRMBackbone
-
         try:
             TRMBackbone.from_preset(preset_dir, load_weights=True)
         except Exception as e:  # noqa: BLE001 - reported with the file name
@@ -252,8 +183,6 @@ def publish_preset(preset_dir, uri, validate=True):
 
     Returns the validated `PuzzleSpec`.
     """
-    import keras_hub
-
     if not isinstance(uri, str) or not uri.startswith(("kaggle://", "hf://")):
         raise ValueError(f"Upload URI must start with 'kaggle://' or 'hf://', got {uri!r}.")
     spec = validate_preset(preset_dir) if validate else load_puzzle_spec(os.fspath(preset_dir))
