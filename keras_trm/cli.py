@@ -246,79 +246,76 @@ def cmd_evaluate(args):
 
 
 # --------------------------------------------------------------------------------------------- solve
+def _info_preprocessor(info):
+    """The puzzle preprocessor of a `task_info` dict (its benchmark; its grid side when it says, else the puzzle's)."""
+    from keras_trm.models import MazePreprocessor, SudokuPreprocessor
+
+    classes = {"sudoku": SudokuPreprocessor, "maze": MazePreprocessor}
+    kind = info.get("benchmark")
+    if kind not in classes:
+        raise CLIError(f"solve handles sudoku and maze puzzles, not {kind!r}")
+    shape = info.get("grid_shape")
+    return classes[kind](n=int(shape[0]) if shape else None)
+
+
+def _read_puzzle(text, preprocessor):
+    """One puzzle through `preprocessor` -> (tokens int32 (L,), grid shape); its ValueError becomes a CLIError."""
+    import numpy as np
+
+    try:
+        tokens = np.asarray(preprocessor.preprocess(text)["inputs"], np.int32)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    n = int(round(tokens.shape[-1] ** 0.5))
+    return tokens, (n, n)
+
+
 def parse_puzzle(text, info):
     """A puzzle string (or file contents) -> (tokens int32 (L,), grid shape) for the model's benchmark.
 
-    Sudoku: n*n characters, `.` or `0` blank, digits 1..n (whitespace, `|`, `-` and `+` ignored). Maze: n lines of n
-    characters over `# SG` (or one line of n*n characters).
+    Read by the benchmark's preprocessor: `SudokuPreprocessor` (n*n characters, `.` or `0` blank, digits 1..n;
+    whitespace, `|`, `-` and `+` ignored) or `MazePreprocessor` (n lines of n characters over `# SGo`, or one line
+    of n*n characters); the side is `info`'s `grid_shape` when it has one, else the puzzle's.
     """
-    import numpy as np
-
-    kind = info["benchmark"]
-    if kind == "sudoku":
-        chars = [c for c in text if c not in " \t\r\n|-+"]
-        n = int(round(len(chars) ** 0.5))
-        if n * n != len(chars) or n < 2:
-            raise CLIError(f"a Sudoku puzzle has n*n cells; got {len(chars)} characters")
-        if "grid_shape" in info and info["grid_shape"][0] != n:
-            raise CLIError(f"this model solves {info['grid_shape'][0]}x{info['grid_shape'][0]} Sudoku, got {n}x{n}")
-        tokens = []
-        for c in chars:
-            if c in ".0":
-                tokens.append(1)
-            elif c.isdigit() and 1 <= int(c) <= n:
-                tokens.append(int(c) + 1)
-            else:
-                raise CLIError(f"unexpected character {c!r} in a {n}x{n} Sudoku")
-        return np.array(tokens, np.int32), (n, n)
-    if kind == "maze":
-        from keras_trm.data.maze import MAZE_CHARSET, encode_maze
-
-        lines = [ln.rstrip("\n") for ln in text.splitlines() if ln.strip("\n")]
-        flat = "".join(lines)
-        n = int(round(len(flat) ** 0.5))
-        if n * n != len(flat):
-            raise CLIError(f"a maze has n*n cells; got {len(flat)} characters")
-        bad = sorted(set(flat) - set(MAZE_CHARSET))
-        if bad:
-            raise CLIError(f"unexpected maze characters {bad}; use {MAZE_CHARSET!r}")
-        return encode_maze(flat).astype(np.int32), (n, n)
-    raise CLIError(f"solve handles sudoku and maze puzzles, not {kind!r}")
+    return _read_puzzle(text, _info_preprocessor(info))
 
 
 def format_solution(tokens, info, shape):
-    rows, cols = shape
-    if info["benchmark"] == "sudoku":
-        chars = ["." if t <= 1 else str(int(t) - 1) for t in tokens]
-    else:
-        from keras_trm.data.maze import MAZE_CHARSET
+    """Answer tokens (L,) -> the grid's rows as text (the benchmark preprocessor's `detokenize`)."""
+    import numpy as np
 
-        chars = [MAZE_CHARSET[int(t) - 1] if 1 <= t <= len(MAZE_CHARSET) else "?" for t in tokens]
-    return "\n".join("".join(chars[r * cols : (r + 1) * cols]) for r in range(rows))
+    rows, cols = shape
+    flat = _info_preprocessor(dict(info, grid_shape=[rows, cols])).detokenize(np.asarray(tokens)[None])[0]
+    return "\n".join(flat[r * cols : (r + 1) * cols] for r in range(rows))
 
 
 def cmd_solve(args):
     from keras_trm.evaluation.solve import solve_maze, solve_sudoku
+    from keras_trm.models import MazePreprocessor, PuzzlePreprocessor, SudokuPreprocessor
 
     puzzle = args.puzzle
     if os.path.exists(puzzle):
         with open(puzzle) as f:
             puzzle = f.read()
     solver = load_solver(args.model)
-    spec = getattr(solver, "puzzle_spec", None)
-    if args.kind is None and spec is not None and spec.benchmark in ("sudoku", "maze"):
-        info = {"benchmark": spec.benchmark}  # a preset knows its puzzles
-    else:
-        info = task_info(args.model, args.kind)
-    tokens, shape = parse_puzzle(puzzle, info)
+    readers = (SudokuPreprocessor, MazePreprocessor)
+    pre = None
+    if args.kind is None:  # a preset (or a saved solver) knows its puzzles: its preprocessor, else its spec's
+        pre = solver.preprocessor if isinstance(solver.preprocessor, readers) else None
+        pre = pre or PuzzlePreprocessor.from_spec(getattr(solver, "puzzle_spec", None))
+        pre = pre if isinstance(pre, readers) else None
+    if pre is None:
+        pre = _info_preprocessor(task_info(args.model, args.kind))
+    kind = pre.benchmarks[0]
+    tokens, shape = _read_puzzle(puzzle, pre)
     if tokens.shape[0] != solver.backbone.sequence_length:
         raise CLIError(f"the model takes {solver.backbone.sequence_length} cells, the puzzle has {tokens.shape[0]}")
-    solve = solve_sudoku if info["benchmark"] == "sudoku" else solve_maze
-    out = solve(solver, tokens[None], halt=args.halt, tokens=True)
-    print(format_solution(out["tokens"][0], info, shape))
+    solve = solve_sudoku if kind == "sudoku" else solve_maze
+    out = solve(solver, tokens[None], halt=args.halt, tokens=True, preprocessor=pre)
+    print(format_solution(out["tokens"][0], {"benchmark": kind}, shape))
     valid = bool(out["valid"][0])
     print(
-        f"{'valid' if valid else 'NOT valid'} {info['benchmark']} answer after {int(out['steps'][0])} supervision "
+        f"{'valid' if valid else 'NOT valid'} {kind} answer after {int(out['steps'][0])} supervision "
         f"steps (confidence {float(out['confidence'][0]):.2f})"
     )
     return 0 if valid else 3

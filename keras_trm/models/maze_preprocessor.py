@@ -7,7 +7,7 @@ Example:
     [[3, 2, 1, 2, 2, 1, 4, 2, 2]]
     >>> pre.detokenize([[3, 1, 1, 5, 2, 1, 4, 2, 2]])
     ['S##o #G  ']
-    >>> pre("S #\\n  X\\nG  ")
+    >>> pre.preprocess("S #\\n  X\\nG  ")    # the call's Python path: its error as the parser raised it
     Traceback (most recent call last):
     ...
     ValueError: maze 0: characters ['X'] are not in '# SGo'

@@ -2,15 +2,15 @@
 
 Example:
     >>> pre = SudokuPreprocessor(n=4)
-    >>> x = pre(["1..4 ....", "1..4|....|....|..21"])   # whitespace and '|', '-', '+' are ignored
+    >>> x = pre(["1..4........2..1", "1..4|....|....|2..1"])   # whitespace and '|', '-', '+' are ignored
+    >>> x["inputs"][0].tolist(), x["puzzle_identifiers"].tolist()
+    ([2, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, 2], [0, 0])
+    >>> pre.detokenize(x["inputs"]), pre.detokenize(x["inputs"], strings=False).shape
+    (['1..4........2..1', '1..4........2..1'], (2, 4, 4))
+    >>> pre.preprocess("1..4 ....")          # the call's Python path: its error as the parser raised it
     Traceback (most recent call last):
     ...
     ValueError: Sudoku puzzle 0: 8 cells, a 4x4 Sudoku has 16 ('.' or '0' blank, digits 1..4)
-    >>> x = pre(["1..4........2..1"])
-    >>> x["inputs"].tolist(), x["puzzle_identifiers"].tolist()
-    ([[2, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, 2]], [0])
-    >>> pre.detokenize(x["inputs"]), pre.detokenize(x["inputs"], strings=False).shape
-    (['1..4........2..1'], (1, 4, 4))
 """
 
 import keras

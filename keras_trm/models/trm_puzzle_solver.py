@@ -1,11 +1,16 @@
 """TRMPuzzleSolver: the keras-hub Task that trains TRM with deep supervision and halting, and solves puzzles."""
 
+import functools
+
 import keras
+import numpy as np
 from keras import ops
 from keras_hub.models import Task
+from keras_hub.src.utils.tensor_utils import convert_to_numpy
 
 from keras_trm.backend.ops import no_grad
 from keras_trm.backend.trainer import BackendSolverTrainer
+from keras_trm.models.puzzle_preprocessor import PuzzlePreprocessor, is_text
 from keras_trm.models.solver_preset_mixin import SolverPresetMixin
 from keras_trm.models.trm_backbone import TRMBackbone
 from keras_trm.training.losses import halt_bce, lm_loss_per_row, row_correctness
@@ -44,7 +49,11 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         loss: "stablemax" (default) or "softmax" cross-entropy.
         halt_at_inference: stop rows at inference once their halt logit is positive.
         seed: seed of the exploration draws.
-        preprocessor: unused (batches are already tokens); kept for keras-hub.
+        preprocessor: a `PuzzlePreprocessor` (`SudokuPreprocessor`, `MazePreprocessor`, `ARCPreprocessor`) that
+            turns raw puzzles into token batches and decodes the answers (None: token batches only; presets load
+            theirs). Token batches pass through a preprocessor unchanged.
+        compile: compile with the official defaults (`compile()`), as keras-hub tasks do (True); call
+            `compile(...)` again to change them.
 
     Example:
     >>> import numpy as np
@@ -62,10 +71,17 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
     {'logits': (8, 16, 6), 'q_continue_logits': (8,), 'q_halt_logits': (8,), 'steps': (8,)}
     >>> np.asarray(out["steps"]).tolist()  # halt_max_steps supervision steps for every row at inference
     [4, 4, 4, 4, 4, 4, 4, 4]
+
+    A preset solves raw puzzles through its preprocessor and decodes the answers (see `predict`):
+    >>> solver = TRMPuzzleSolver.from_preset("trm_sudoku_4x4")
+    >>> out = solver.predict(["1..4........2..1"], verbose=0)
+    >>> out["answers"], out["valid"].tolist(), out["steps"].tolist(), bool(out["confidence"][0] > 0.5)
+    (['1234341241232341'], [True], [4], True)
     """
 
     backbone_cls = TRMBackbone
-    preprocessor_cls = None
+    preprocessor_cls = PuzzlePreprocessor
+    _inputs_struct = {"inputs": None, "puzzle_identifiers": None}  # the token batch (keras-hub's run_task_test)
 
     def __init__(
         self,
@@ -82,8 +98,8 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
-        kwargs.setdefault("compile", False)
-        super().__init__(**kwargs)
+        compile = kwargs.pop("compile", True)
+        super().__init__(compile=False, **kwargs)  # compiled below, once the settings `compile` reads are set
         self.backbone = backbone  # track it again: on torch the assignment before __init__ is not tracked
 
         # === Config ===
@@ -97,6 +113,10 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         self.carry_batch_size = None
         self.embedding_optimizer = None
         self.built = True  # the backbone is functional and already built
+
+        # === Default compilation (keras-hub tasks compile themselves; here with the official defaults) ===
+        if compile:
+            self.compile()
 
     # ------------------------------------------------------------------ compile
     def compile(
@@ -337,22 +357,86 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         return ops.scatter_update(table, ops.expand_dims(ids, -1), rows)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, sample_weight=None, **kwargs):
-        """`keras.Model.fit` with the carry built for the batch size first (batches must all have that size)."""
+        """`keras.Model.fit` through the preprocessor, with the carry built for the batch size first.
+
+        `x` / `y`: raw puzzles and their answers (read by the `preprocessor`), token batches and labels, a
+        `tf.data.Dataset` of either (preprocessed in the pipeline) or a `keras.utils.PyDataset` of token batches
+        (e.g. `keras_trm.data.PuzzleBatches`). Every batch trains at one size (the carry's): arrays and `tf.data`
+        batches are padded with weight-0 rows.
+        """
         if self.embedding_optimizer is None:
-            raise ValueError("Call `solver.compile(...)` before `fit`.")
+            raise ValueError("You must call `compile()` before `fit` (TRMPuzzleSolver builds its optimisers there).")
+        x, y, sample_weight = self._preprocess_inputs(x, y, sample_weight)
         x, y, sample_weight, carry_size, batch_size = _fixed_size_batches(x, y, sample_weight, batch_size)
         self.build_carry(carry_size)
-        if isinstance(x, keras.utils.PyDataset):
+        if isinstance(x, keras.utils.PyDataset) or _is_tf_dataset(x):
             # Puzzle samplers shuffle themselves (seeded, resumable); Keras's own shuffling would draw from the
-            # global numpy state, which no checkpoint captures.
+            # global numpy state, which no checkpoint captures (and a tf.data pipeline shuffles in itself).
             kwargs.setdefault("shuffle", False)
         return keras.Model.fit(self, x, y, batch_size=batch_size, epochs=epochs, sample_weight=sample_weight, **kwargs)
 
-    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
-        return keras.Model.evaluate(self, x, y, batch_size=batch_size, **kwargs)
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        """`keras.Model.evaluate` through the preprocessor (inputs as for `fit`)."""
+        x, y, sample_weight = self._preprocess_inputs(x, y, sample_weight)
+        return keras.Model.evaluate(self, x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
-        return keras.Model.predict(self, x, batch_size=batch_size, **kwargs)
+        """Solve puzzles: `keras.Model.predict` through the preprocessor, and the answers decoded.
+
+        Args:
+            x: raw puzzles the `preprocessor` reads (Sudoku strings or digit arrays, maze strings, ARC grids; one
+                puzzle or a list), a token batch `{"inputs": (N, L), "puzzle_identifiers": (N,)}`, a
+                `tf.data.Dataset` of either (read whole first, so that each answer meets its puzzle) or a
+                `keras.utils.PyDataset` of token batches (passed to Keras as it is, not decoded).
+            batch_size: rows per model call (Keras's default 32).
+            **kwargs: `keras.Model.predict` arguments (`verbose`, `steps`, ...).
+
+        Returns:
+            dict of numpy arrays: the model's outputs "logits" (N, L, V), "q_halt_logits" (N,),
+            "q_continue_logits" (N,) and "steps" (N,) supervision steps used; and when the solver knows its
+            puzzles (its `preprocessor`, else the preprocessor of its `puzzle_spec`) the decoded answers
+            (`PuzzlePreprocessor.decode`): "answers" (N of them: strings when the puzzles were strings, else arrays:
+            Sudoku digits (N, n, n), maze tokens (N, n, n); ARC grids as lists), "valid" bool (N,) (the answer obeys
+            the rules and keeps the givens) and "confidence" float32 (N,) = sigmoid(halt logit), the model's own
+            estimate that its answer is right.
+        """
+        strings = False
+        if _is_tf_dataset(x):
+            x, strings = _read_dataset(x, self._preprocess_in_memory)
+        elif not isinstance(x, keras.utils.PyDataset):
+            strings = is_text(x)
+            x, _, _ = self._preprocess_in_memory(x)
+            if isinstance(x, dict) and np.ndim(x["inputs"]) == 1:  # one puzzle: a batch of one
+                x = {k: np.asarray(v)[None] for k, v in x.items()}
+        out = keras.Model.predict(self, x, batch_size=batch_size, **kwargs)
+        decoder = self.preprocessor if isinstance(self.preprocessor, PuzzlePreprocessor) else None
+        decoder = decoder or PuzzlePreprocessor.from_spec(self.puzzle_spec)
+        if decoder is not None and isinstance(x, dict):
+            out.update(decoder.decode(out, x["inputs"], strings=strings))
+        return out
+
+    def _preprocess_in_memory(self, x, y=None, sample_weight=None):
+        """Raw puzzles (and answers) in memory -> (token batch, labels, sample_weight); token batches unchanged."""
+        pre = self.preprocessor
+        if pre is None:
+            if is_text(x):
+                raise ValueError(
+                    "This solver has no preprocessor to read puzzle strings: set `solver.preprocessor` (e.g. "
+                    "`SudokuPreprocessor(n=9)`) or pass token batches {'inputs': ..., 'puzzle_identifiers': ...}."
+                )
+            return x, y, sample_weight
+        # A puzzle preprocessor's own Python path raises its parser's errors as they are (Keras would wrap them).
+        out = pre.preprocess(x, y, sample_weight) if isinstance(pre, PuzzlePreprocessor) else None
+        out = self.preprocess_samples(x, y, sample_weight) if out is None else out
+        return keras.utils.unpack_x_y_sample_weight(out)
+
+    def _preprocess_inputs(self, x, y, sample_weight):
+        """`fit` / `evaluate` inputs through the preprocessor: in memory now, `tf.data` in its pipeline."""
+        if self.preprocessor is None or isinstance(x, keras.utils.PyDataset):
+            return x, y, sample_weight
+        if _is_tf_dataset(x):
+            return x.map(lambda *element: self.preprocess_samples(*element)), y, sample_weight
+        return self._preprocess_in_memory(x, y, sample_weight)
 
     # ------------------------------------------------------------------ losses
     def step_loss(self, outputs, labels, sample_weight):
@@ -452,10 +536,45 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         return config
 
 
-def _fixed_size_batches(x, y, sample_weight, batch_size):
-    """Training needs every batch at the carry's size: pad array inputs with weight-0 rows; read datasets' size."""
-    import numpy as np
+def _is_tf_dataset(x):
+    return hasattr(x, "element_spec") and hasattr(x, "map")
 
+
+def _read_dataset(ds, preprocess):
+    """A `tf.data.Dataset` of puzzles or token batches, read whole -> (token batch of numpy arrays, strings: whether
+    its puzzles were strings)."""
+    batches, strings = [], False
+    for element in ds:
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(element)
+        x = keras.tree.map_structure(convert_to_numpy, x)
+        strings = strings or is_text(x)
+        x, _, _ = preprocess(x)
+        if np.ndim(x["inputs"]) == 1:  # an unbatched dataset: one puzzle per element
+            x = {k: np.asarray(v)[None] for k, v in x.items()}
+        batches.append(x)
+    if not batches:
+        raise ValueError("predict got an empty dataset")
+    return {k: np.concatenate([np.asarray(b[k]) for b in batches]) for k in batches[0]}, strings
+
+
+def _pad_batch(size, *element):
+    """A `tf.data` batch padded to `size` rows with weight-0 rows (training keeps one batch size)."""
+    import tensorflow as tf
+
+    x, y, w = keras.utils.unpack_x_y_sample_weight(element if len(element) > 1 else element[0])
+    n = tf.shape(keras.tree.flatten(x)[0])[0]
+    w = tf.ones((n,), tf.float32) if w is None else tf.cast(w, tf.float32)
+
+    def pad(t):
+        t = tf.convert_to_tensor(t)
+        return tf.pad(t, [[0, size - n]] + [[0, 0]] * (len(t.shape) - 1))
+
+    return keras.tree.map_structure(pad, x), None if y is None else pad(y), pad(w)
+
+
+def _fixed_size_batches(x, y, sample_weight, batch_size):
+    """Training needs every batch at the carry's size: pad array inputs and `tf.data` batches with weight-0 rows;
+    read datasets' size."""
     if isinstance(x, dict) and "inputs" in x and y is not None:
         n = len(x["inputs"])
         batch_size = batch_size or min(32, n)
@@ -469,6 +588,10 @@ def _fixed_size_batches(x, y, sample_weight, batch_size):
             y = np.concatenate([np.asarray(y), np.zeros((pad,) + np.shape(y)[1:], np.asarray(y).dtype)])
             w = np.concatenate([w, np.zeros((pad,), "float32")])
         return x, y, w, batch_size, batch_size
+    if _is_tf_dataset(x) and batch_size is None and getattr(x, "batch_size", None) is None:
+        first, _, _ = keras.utils.unpack_x_y_sample_weight(next(iter(x)))
+        size = int(keras.tree.flatten(first)[0].shape[0])  # the first batch's size: every batch is padded to it
+        return x.map(functools.partial(_pad_batch, size)), None, None, size, None
     if batch_size is None:
         batch_size = getattr(x, "batch_size", None)
     if batch_size is None and isinstance(x, keras.utils.PyDataset):

@@ -6,6 +6,7 @@ A TRM preset is a keras-hub preset folder::
     model.weights.h5       backbone weights, puzzle-embedding table included (absent: architecture-only preset)
     task.json              TRMPuzzleSolver config (halting settings, loss)       [solver presets]
     metadata.json          keras-hub metadata (versions, parameter count)
+    preprocessor.json      the puzzle preprocessor (keras-hub; keras_trm/models/*_preprocessor.py)  [solver presets]
     assets/trm/puzzle_spec.json   PuzzleSpec: benchmark, vocabulary, grid shape, halting, description, training
     assets/trm/identifiers.json   ARC: the puzzle-embedding table's identifier -> variant map
 
@@ -21,7 +22,7 @@ Example:
     >>> save_preset(solver, "my_preset")                          # the spec travels with backbone.puzzle_spec
     'my_preset'
     >>> sorted(os.listdir("my_preset"))
-    ['assets', 'config.json', 'metadata.json', 'model.weights.h5', 'task.json']
+    ['assets', 'config.json', 'metadata.json', 'model.weights.h5', 'preprocessor.json', 'task.json']
     >>> load_puzzle_spec("my_preset").vocabulary
     ['<pad>', '<blank>', '1', '2', '3', '4']
     >>> is_architecture_only("trm_sudoku_att"), is_architecture_only("my_preset")

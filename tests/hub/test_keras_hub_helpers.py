@@ -8,7 +8,7 @@ import numpy as np
 from keras import ops
 from keras_hub.src.tests.test_case import TestCase
 
-from keras_trm import TRMBackbone, TRMPuzzleSolver
+from keras_trm import SudokuPreprocessor, TRMBackbone, TRMPuzzleSolver
 from keras_trm.layers import (
     PuzzleEmbedding,
     ReasoningModule,
@@ -19,7 +19,7 @@ from keras_trm.layers import (
     TRMInputEmbedding,
     TRMRecursion,
 )
-from keras_trm.presets import SHIPPED_PRESET
+from keras_trm.presets import SHIPPED_PRESET, PuzzleSpec
 
 B, L, P, D, V = 2, 12, 2, 16, 7  # batch, tokens, puzzle positions, hidden size, vocabulary
 S = P + L
@@ -202,3 +202,36 @@ class ShippedPresetTest(TestCase):
         )
         solver = TRMPuzzleSolver.from_preset(SHIPPED_PRESET)
         self.assertAllEqual(np.argmax(ops.convert_to_numpy(solver(self.inputs)["logits"]), -1), self.answer_tokens)
+
+
+class TaskTest(TestCase):
+    """keras-hub's `run_task_test` on the solver: preprocessing, predict, fit (arrays, tf.data, split preprocessing),
+    serialization, default compilation."""
+
+    def setUp(self):
+        backbone = TRMBackbone(
+            vocabulary_size=6, sequence_length=16, hidden_dim=D, num_heads=2, H_cycles=1, L_cycles=1, puzzle_emb_len=1
+        )
+        # The solver decodes with its preprocessor, or (preprocessor None, token batches) with its puzzle spec.
+        backbone.puzzle_spec = PuzzleSpec.sudoku(4)
+        self.init_kwargs = {"backbone": backbone, "preprocessor": SudokuPreprocessor(n=4), "halt_max_steps": 2}
+        # Digit arrays (0 blank): numeric answers, which keras-hub's assertAllClose compares (strings it cannot).
+        puzzles = np.array([[int(c) for c in q.replace(".", "0")] for q in ("1..4........2..1", ".1..342..31.124.")])
+        answers = np.array([[int(c) for c in a] for a in ("1234341241232341", "2134342143121243")])
+        self.train_data = (puzzles.astype("int32"), answers.astype("int32"))
+
+    def test_task_basics(self):
+        self.run_task_test(
+            cls=TRMPuzzleSolver,
+            init_kwargs=self.init_kwargs,
+            train_data=self.train_data,
+            expected_output_shape={
+                "logits": (2, 16, 6),
+                "q_halt_logits": (2,),
+                "q_continue_logits": (2,),
+                "steps": (2,),
+                "answers": (2, 4, 4),
+                "valid": (2,),
+                "confidence": (2,),
+            },
+        )

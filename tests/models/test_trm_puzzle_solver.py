@@ -146,7 +146,7 @@ def test_batch_size_must_stay_fixed():
 def test_fit_before_compile_is_a_clear_error():
     backbone = TRMBackbone(vocabulary_size=V, sequence_length=L, hidden_dim=16, num_heads=2, H_cycles=1, L_cycles=1)
     with pytest.raises(ValueError, match="compile"):
-        TRMPuzzleSolver(backbone).fit(_Batches(1), verbose=0)
+        TRMPuzzleSolver(backbone, compile=False).fit(_Batches(1), verbose=0)
 
 
 def test_solver_config_round_trip():
