@@ -20,17 +20,18 @@ class TRMRecursion(keras.layers.Layer):
     The layer also owns H_init and L_init, the fixed (non-trained) starting vectors of z_H and z_L.
 
     Args:
-        hidden_dim: D.
-        num_heads: attention heads.
-        num_layers: blocks in f (`L_layers`).
-        H_cycles: T.
-        L_cycles: n.
-        sequence_length: P + L.
-        expansion: SwiGLU expansion.
-        mlp_t: TRM-MLP (sequence-axis SwiGLU instead of attention).
-        pos_encodings: "rope", "learned" or "none"; only "rope" matters here.
-        rope_theta: RoPE base.
-        norm_epsilon: RMS norm epsilon.
+        hidden_dim: int. The size of every state vector, D.
+        num_heads: int. Attention heads of the reasoning module's blocks.
+        num_layers: int. Blocks in the reasoning module (the official `L_layers`).
+        H_cycles: int. Recursions per call, the paper's T.
+        L_cycles: int. Latent updates per recursion, the paper's n.
+        sequence_length: int. Positions of a state, P + L (puzzle positions and tokens).
+        expansion: float. SwiGLU expansion. Defaults to `4.0`.
+        mlp_t: bool. TRM-MLP (a sequence-axis SwiGLU instead of attention). Defaults to `False`.
+        pos_encodings: str. `"rope"`, `"learned"` or `"none"`; only `"rope"` matters here. Defaults to `"rope"`.
+        rope_theta: float. The RoPE base. Defaults to `10000.0`.
+        norm_epsilon: float. The RMS norm epsilon. Defaults to `1e-5`.
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Example:
     >>> import numpy as np

@@ -24,27 +24,32 @@ class TRMBackbone(Backbone):
 
     x = sqrt(D) * [puzzle embedding (P positions) ; token embedding (L positions)]; then `H_cycles` (the paper's T)
     recursions, each `L_cycles` (the paper's n) updates z_L = f(z_L, z_H + x) followed by z_H = f(z_H, z_L), with
-    gradient only through the last recursion; logits = lm_head(z_H)[:, P:] and the halting head
-    q = q_head(z_H[:, 0]) in float32 (q[..., 0] halt, q[..., 1] continue). f is `num_layers` (`L_layers`) post-norm
-    blocks. The loop over supervision steps (the paper's N_sup, `halt_max_steps`) lives in `TRMPuzzleSolver`.
+    gradient only through the last recursion; f, the paper's one shared network, is `recursion.reasoning_module`
+    (`num_layers` post-norm blocks). logits = lm_head(z_H)[:, P:] and the halting head q = q_head(z_H[:, 0]) in
+    float32 (q[..., 0] halt, q[..., 1] continue). The loop over supervision steps (the paper's N_sup,
+    `halt_max_steps`) lives in `TRMPuzzleSolver`.
 
     Args:
-        vocabulary_size: V.
-        sequence_length: L, tokens per puzzle (81 Sudoku, 900 Maze and ARC).
-        hidden_dim: D (512).
-        num_heads: attention heads (8).
-        num_layers: blocks in f, the official `L_layers` (2).
-        H_cycles: T (3).
-        L_cycles: n (6 Sudoku, 4 Maze and ARC).
-        expansion: SwiGLU expansion (4).
-        mlp_t: TRM-MLP, a SwiGLU across the sequence instead of attention.
-        pos_encodings: "rope", "learned" or "none".
-        num_puzzle_identifiers: rows of the puzzle-embedding table (1 for Sudoku and Maze).
-        puzzle_emb_ndim: E, size of one puzzle vector (D; 0 for none).
-        puzzle_emb_len: P, puzzle positions (16); 0 means ceil(E / D).
-        rope_theta: RoPE base (10000).
-        norm_epsilon: RMS norm epsilon (1e-5).
-        dtype: the dtype policy ("float32", "mixed_bfloat16", ...); the halting head always computes in float32.
+        vocabulary_size: int. The number of token ids, V (11 for Sudoku 9x9, 6 for Maze, 12 for ARC).
+        sequence_length: int. Tokens per puzzle, L (81 Sudoku, 900 Maze and ARC).
+        hidden_dim: int. The size of every state vector, D. Defaults to `512`.
+        num_heads: int. Attention heads (unused with `mlp_t=True`). Defaults to `8`.
+        num_layers: int. Blocks in the reasoning module f (the official `L_layers`). Defaults to `2`.
+        H_cycles: int. Recursions per supervision step, the paper's T. Defaults to `3`.
+        L_cycles: int. Latent updates per recursion, the paper's n (6 Sudoku, 4 Maze and ARC). Defaults to `6`.
+        expansion: float. SwiGLU expansion of the feed-forward layers. Defaults to `4.0`.
+        mlp_t: bool. TRM-MLP: a SwiGLU across the sequence instead of attention. Defaults to `False`.
+        pos_encodings: str. `"rope"`, `"learned"` or `"none"`. Defaults to `"rope"`.
+        num_puzzle_identifiers: int. Rows of the puzzle-embedding table (1 for Sudoku and Maze, one per task
+            variant for ARC). Defaults to `1`.
+        puzzle_emb_ndim: int. E, the size of one puzzle vector; `0` for no puzzle embedding. Defaults to `None`,
+            which means `hidden_dim`.
+        puzzle_emb_len: int. P, the positions the puzzle vector takes in front of the tokens; `0` means
+            ceil(E / D). Defaults to `16`.
+        rope_theta: float. The RoPE base. Defaults to `10000.0`.
+        norm_epsilon: float. The RMS norm epsilon. Defaults to `1e-5`.
+        dtype: string or `keras.mixed_precision.DTypePolicy`. The dtype policy (`"float32"`, `"mixed_bfloat16"`,
+            ...); the halting head always computes in float32. Defaults to `None` (Keras's global policy).
 
     Example:
     >>> import numpy as np
