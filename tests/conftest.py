@@ -40,6 +40,30 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(autouse=True)
+def _tensorflow_compiles_without_xla(request, monkeypatch):
+    """On TensorFlow, tests compile the solver without XLA unless marked `xla`.
+
+    XLA compiles the recursion once per traced function (5-15 s each on this CPU, more than the test's own work), and
+    most tests check behaviour that XLA does not change. Tests marked `xla` keep the solver's default (XLA on
+    TensorFlow): the learning test, the parity and trajectory tests against the official code, mixed precision.
+    An explicit `jit_compile=` in a test wins either way.
+    """
+    if keras.backend.backend() != "tensorflow" or request.node.get_closest_marker("xla"):
+        yield
+        return
+    from keras_trm import TRMPuzzleSolver
+
+    compile_with_xla = TRMPuzzleSolver.compile
+
+    def compile_without_xla(self, *args, **kwargs):
+        kwargs.setdefault("jit_compile", False)
+        return compile_with_xla(self, *args, **kwargs)
+
+    monkeypatch.setattr(TRMPuzzleSolver, "compile", compile_without_xla)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(1234)
     np.random.seed(1234)

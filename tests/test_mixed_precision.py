@@ -3,9 +3,12 @@ training still learns. Runs on every backend."""
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 from keras_trm.models import TRMBackbone, TRMPuzzleSolver
+
+pytestmark = pytest.mark.xla  # TensorFlow keeps its default XLA compile here (tests/conftest.py)
 
 VOCAB, LENGTH, BATCH = 6, 8, 16
 

@@ -8,10 +8,13 @@ import random
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 from keras_trm import TRMBackbone, TRMPuzzleSolver
 from keras_trm.data import PuzzleBatches, PuzzleDataset, build_sudoku_dataset, make_sudoku_csvs
+
+pytestmark = pytest.mark.xla  # TensorFlow keeps its default XLA compile here (tests/conftest.py)
 
 
 def _train(train, seed):

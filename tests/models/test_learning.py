@@ -19,7 +19,7 @@ from keras_trm import TRMBackbone, TRMPuzzleSolver
 from keras_trm.data import PuzzleBatches, PuzzleDataset, build_sudoku_dataset, make_sudoku_csvs
 from keras_trm.evaluation.grids import score_grid_predictions
 
-pytestmark = pytest.mark.learning
+pytestmark = [pytest.mark.learning, pytest.mark.xla]
 
 TRAIN_STEPS = 600
 

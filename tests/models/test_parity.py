@@ -10,6 +10,8 @@ import keras_trm
 from keras_trm.convert.official import official_key_for_variables
 from keras_trm.training.losses import lm_loss_per_row
 
+pytestmark = pytest.mark.xla  # TensorFlow keeps its default XLA compile here (tests/conftest.py)
+
 # Tolerances from the fixtures' README: float64 vs float32 official runs differ by 3e-6 (att) and 2e-4 (mlp).
 TOLERANCE = {"trm_tiny_att": 1e-4, "trm_tiny_mlp": 1e-3}
 FIXTURES = sorted(TOLERANCE)

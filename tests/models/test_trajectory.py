@@ -18,6 +18,8 @@ from keras import ops
 import keras_trm
 from keras_trm.convert.official import official_key_for_variables
 
+pytestmark = pytest.mark.xla  # TensorFlow keeps its default XLA compile here (tests/conftest.py)
+
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "official_trm" / "trm_train_trajectory"
 PREFIX = "_orig_mod.model.inner."
 SAVED_STEPS = (1, 6, 12)
