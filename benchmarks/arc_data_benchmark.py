@@ -110,7 +110,7 @@ def evict_from_page_cache(root):
 
 def sampler_speed(root, split, mode, batch_size, batches, seed=0):
     """Batches per second of PuzzleBatches over ``batches`` consecutive batches (train: the seeded stream)."""
-    from keras_trm.data.dataset import PuzzleDataset
+    from keras_trm.data.puzzle_dataset import PuzzleDataset
     from keras_trm.data.sampler import PuzzleBatches
 
     ds = PuzzleDataset(root, split)

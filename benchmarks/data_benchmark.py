@@ -2,7 +2,7 @@
 mazes x 8 dihedral augmentations), ARC-AGI-1 + ConceptARC build (1000 variants), and sampler speed; prints JSON.
 
 The public Sudoku-Extreme and Maze-Hard CSVs cannot be downloaded offline, so the base puzzles are generated
-(`keras_trm.data.generators`); build cost does not depend on their difficulty. One function per benchmark:
+(`keras_trm.data.*_generator`); build cost does not depend on their difficulty. One function per benchmark:
 `sudoku_benchmark(args)`, `maze_benchmark(args)` and `arc_benchmark(args)` (from `arc_data_benchmark`, by default on
 the first ``--arc-task-limit`` tasks per source and extrapolated; ``--arc-full`` builds all of it: about 12 minutes
 and 7 GiB of temporary disk).
@@ -38,7 +38,7 @@ def _rss_mb():
 
 def sampler_speed(root, split, mode, batch_size, batches):
     """Batches per second of PuzzleBatches (train: one batch per stream position, so a new pass each time)."""
-    from keras_trm.data.dataset import PuzzleDataset
+    from keras_trm.data.puzzle_dataset import PuzzleDataset
     from keras_trm.data.sampler import PuzzleBatches
 
     ds = PuzzleDataset(root, split)
@@ -64,8 +64,8 @@ def sampler_speed(root, split, mode, batch_size, batches):
 def sudoku_benchmark(args):
     import numpy as np
 
-    from keras_trm.data.generators import make_sudoku_csvs
     from keras_trm.data.sudoku import build_sudoku_dataset
+    from keras_trm.data.sudoku_generator import make_sudoku_csvs
 
     work = tempfile.mkdtemp(prefix="sudoku_bench_", dir=args.tmp)
     try:
@@ -124,8 +124,8 @@ def sudoku_benchmark(args):
 
 def maze_benchmark(args):
     """Generate ``args.mazes`` train (and ``args.maze_test``) 30x30 mazes, build them with 8x dihedral augmentation."""
-    from keras_trm.data.generators import make_maze_csvs
     from keras_trm.data.maze import build_maze_dataset
+    from keras_trm.data.maze_generator import make_maze_csvs
 
     work = tempfile.mkdtemp(prefix="maze_bench_", dir=args.tmp)
     try:

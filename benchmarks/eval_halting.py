@@ -1,6 +1,6 @@
 """Evaluation time and accuracy: fixed `halt_max_steps` supervision steps vs halting at inference (issue 5).
 
-Trains a tiny TRM on generated 4x4 Sudoku (keras_trm.data.generators + build_sudoku_dataset + PuzzleBatches) for
+Trains a tiny TRM on generated 4x4 Sudoku (keras_trm.data.sudoku_generator + build_sudoku_dataset + PuzzleBatches) for
 `--train-seconds`, then evaluates the test split twice with the same weights: every row runs `halt_max_steps`
 steps (the official protocol), and rows stop once their halt logit is positive (`halt_at_inference=True`). Prints
 both (time, examples/s, mean steps, token and exact accuracy) and writes
@@ -21,8 +21,8 @@ import keras
 import numpy as np
 
 from keras_trm.data import PuzzleBatches
-from keras_trm.data.generators import make_small_sudoku_csv
 from keras_trm.data.sudoku import build_sudoku_dataset
+from keras_trm.data.sudoku_generator import make_small_sudoku_csv
 from keras_trm.models import TRMBackbone, TRMPuzzleSolver
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

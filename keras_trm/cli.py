@@ -1,5 +1,6 @@
-"""The `keras-trm` command: build data, train a recipe, evaluate a saved model, solve a puzzle, import a checkpoint.
+"""The `keras-trm` command: generate puzzles, build data, train a recipe, evaluate, solve, import a checkpoint.
 
+    keras-trm generate sudoku data/sudoku-9x9-csv --n 9 --train-count 1000 --test-count 100
     keras-trm build-data sudoku data/sudoku-4x4 --n 4 --train-count 400 --num-aug 20
     keras-trm train sudoku --size smoke
     keras-trm evaluate runs/sudoku-mlp-smoke/model.keras data/sudoku-4x4
@@ -85,6 +86,32 @@ def _progress(total, desc):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="batch")
+
+
+# --------------------------------------------------------------------------------------------- generate
+def cmd_generate(args):
+    """Write OUT/train.csv and OUT/test.csv of generated puzzles (the public CSV schema); print their summaries."""
+    if args.kind == "sudoku":
+        from keras_trm.data.sudoku_generator import make_sudoku_csvs
+
+        info = make_sudoku_csvs(
+            args.out, args.n or 9, args.train_count, args.test_count, args.seed, args.min_rating, args.workers
+        )
+    else:
+        from keras_trm.data.maze import MAZE_HARD_SIDE
+        from keras_trm.data.maze_generator import make_maze_csvs
+
+        info = make_maze_csvs(
+            args.out,
+            args.n or MAZE_HARD_SIDE,
+            args.train_count,
+            args.test_count,
+            args.seed,
+            args.min_path,
+            args.workers,
+        )
+    print(json.dumps(info, indent=1))
+    return 0
 
 
 # --------------------------------------------------------------------------------------------- build-data
@@ -363,6 +390,18 @@ def build_parser():
         epilog=__doc__.split("\n\n")[1],
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="write train.csv and test.csv of generated Sudoku puzzles or mazes")
+    g.add_argument("kind", choices=["sudoku", "maze"])
+    g.add_argument("out", help="folder to write train.csv and test.csv into")
+    g.add_argument("--n", type=int, default=None, help="grid side (default: sudoku 9, maze 30)")
+    g.add_argument("--train-count", type=int, default=1000, help="train puzzles")
+    g.add_argument("--test-count", type=int, default=100, help="test puzzles")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--min-rating", type=int, default=0, help="sudoku: keep puzzles at least this hard (backtracks)")
+    g.add_argument("--min-path", type=int, default=None, help="maze: shortest paths longer than this")
+    g.add_argument("--workers", type=int, default=1, help="processes generating candidates")
+    g.set_defaults(func=cmd_generate)
 
     b = sub.add_parser("build-data", help="build a dataset (Sudoku / Maze from CSV or generated, ARC)")
     b.add_argument("kind", choices=["sudoku", "maze", "arc"])

@@ -1,6 +1,6 @@
 """Train the preset shipped inside the package: `trm_sudoku_4x4` (4x4 Sudoku, solved out of the box).
 
-Everything is generated here (no download): 4x4 Sudoku puzzles from `keras_trm.data.generators`, train and test
+Everything is generated here (no download): 4x4 Sudoku puzzles from `keras_trm.data.sudoku_generator`, train and test
 disjoint up to the Sudoku symmetry group; the train puzzles get the official augmentations
 (`build_sudoku_dataset(num_aug=...)`). A small TRM (attention, RoPE) is trained with `TRMPuzzleSolver.fit` (deep
 supervision, learned halting, AdamATan2 + sign-SGD), its held-out exact accuracy is measured with

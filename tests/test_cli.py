@@ -13,6 +13,8 @@ FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "
 
 def test_parser_knows_every_subcommand():
     p = cli.build_parser()
+    a = p.parse_args(["generate", "maze", "out", "--n", "6", "--train-count", "3"])
+    assert (a.kind, a.out, a.n, a.train_count, a.test_count, a.workers) == ("maze", "out", 6, 3, 100, 1)
     a = p.parse_args(["build-data", "sudoku", "out", "--n", "4", "--num-aug", "3"])
     assert (a.kind, a.out, a.n, a.num_aug, a.source) == ("sudoku", "out", 4, 3, "generate")
     a = p.parse_args(["train", "sudoku", "--size", "smoke", "--set", "max_steps=5"])
@@ -61,6 +63,26 @@ def test_parse_puzzle():
         cli.parse_puzzle("12345", {"benchmark": "sudoku"})
     with pytest.raises(cli.CLIError):
         cli.parse_puzzle("1..9" * 4, {"benchmark": "sudoku"})
+
+
+def test_generate_writes_the_public_csvs(tmp_path, capsys):
+    from keras_trm.data.maze import read_maze_csv
+    from keras_trm.data.sudoku import read_sudoku_csv
+
+    assert (
+        cli.main(["generate", "sudoku", str(tmp_path / "s"), "--n", "4", "--train-count", "5", "--test-count", "2"])
+        == 0
+    )
+    info = json.loads(capsys.readouterr().out)
+    assert (info["train"]["count"], info["test"]["count"]) == (5, 2)
+    ((questions, answers, _),) = list(read_sudoku_csv(tmp_path / "s" / "train.csv"))
+    assert questions.shape == answers.shape == (5, 4, 4)
+    assert (
+        cli.main(["generate", "maze", str(tmp_path / "m"), "--n", "6", "--train-count", "3", "--test-count", "2"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["test"]["count"] == 2
+    ((questions, _),) = list(read_maze_csv(tmp_path / "m" / "test.csv"))
+    assert questions.shape == (2, 6, 6)
 
 
 def test_build_data_tiny_sudoku(tmp_path, capsys):

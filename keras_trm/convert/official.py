@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from keras_trm.data.dataset import read_metadata
+from keras_trm.data.puzzle_dataset import read_metadata
 from keras_trm.models.trm_backbone import TRMBackbone
 from keras_trm.models.trm_puzzle_solver import TRMPuzzleSolver
 from keras_trm.utils.preset_utils import save_preset

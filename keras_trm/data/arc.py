@@ -40,8 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_trm.data.dataset import DatasetWriter, PuzzleDataset
+from keras_trm.data.dataset_writer import DatasetWriter
 from keras_trm.data.errors import DataFormatError
+from keras_trm.data.format import IDENTIFIERS_FILE, METADATA_FILE, PAD_ID  # noqa: F401  (PAD_ID: ARC's PAD token)
+from keras_trm.data.puzzle_dataset import PuzzleDataset
 from keras_trm.data.transforms import (
     IDENTITY_COLOURS,
     NUM_DIHEDRAL,
@@ -52,11 +54,10 @@ from keras_trm.data.transforms import (
 
 MAX_GRID = 30
 SEQ_LEN = MAX_GRID * MAX_GRID
-PAD_ID = 0
 EOS_ID = 1
-COLOUR_OFFSET = 2
-VOCAB_SIZE = 12
-VOCABULARY = ["<pad>", "<eos>"] + [str(c) for c in range(10)]
+COLOUR_OFFSET = 2  # colour c -> token c + 2
+VOCABULARY = ["<pad>", "<eos>"] + [str(c) for c in range(10)]  # token id -> meaning: PAD_ID, EOS_ID, colours
+VOCAB_SIZE = len(VOCABULARY)
 AUGMENT_RETRIES_FACTOR = 5  # official: at most 5 * num_variants random draws per task
 OFFICIAL_SEED = 42  # the official builder's default seed (numpy legacy RandomState stream)
 NAME_SEPARATOR = "|||"  # official PuzzleIdSeparator
@@ -626,13 +627,13 @@ def load_variant_table(root, split="test"):
     "benchmark", "metadata"}."""
     ds = PuzzleDataset(root, split)
     if not isinstance(ds.metadata.get("arc"), dict):
-        raise DataFormatError("no 'arc' section (not an ARC build?)", file=Path(root) / "metadata.json", field="arc")
+        raise DataFormatError("no 'arc' section (not an ARC build?)", file=Path(root) / METADATA_FILE, field="arc")
     transforms = {}
     for ident in np.unique(ds.puzzle_identifiers).tolist():
         try:
             _, tid, cmap = parse_puzzle_name(ds.identifiers[ident])
         except ValueError as e:
-            raise DataFormatError(str(e), file=Path(root) / "identifiers.json", field=f"[{ident}]") from None
+            raise DataFormatError(str(e), file=Path(root) / IDENTIFIERS_FILE, field=f"[{ident}]") from None
         transforms[int(ident)] = (tid, cmap)
     return {
         "identifiers": ds.identifiers,
@@ -654,7 +655,7 @@ def check_evaluation_allowed(train_metadata, eval_task_ids, eval_benchmark=None)
     meta = train_metadata
     if not isinstance(meta, dict):
         p = Path(meta)
-        meta = json.loads((p / "metadata.json" if p.is_dir() else p).read_text())
+        meta = json.loads((p / METADATA_FILE if p.is_dir() else p).read_text())
     arc = meta.get("arc")
     if not isinstance(arc, dict) or "training_sources" not in arc:
         raise ARCLeakageError(

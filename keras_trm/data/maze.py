@@ -19,13 +19,16 @@ import os
 
 import numpy as np
 
-from keras_trm.data.dataset import DatasetWriter, iter_puzzle_csv, parse_in_chunks, resolve_csv
+from keras_trm.data.csv_sources import iter_puzzle_csv, parse_in_chunks, resolve_csv
+from keras_trm.data.dataset_writer import DatasetWriter
 from keras_trm.data.errors import DataFormatError
 from keras_trm.data.transforms import NUM_DIHEDRAL, dihedral_transform
 
 __all__ = [
     "MAZE_REPO",
     "MAZE_CHARSET",
+    "MAZE_VOCABULARY",
+    "MAZE_HARD_SIDE",
     "encode_maze",
     "decode_maze",
     "parse_maze_rows",
@@ -34,7 +37,9 @@ __all__ = [
 ]
 
 MAZE_REPO = "sapientinc/maze-30x30-hard-1k"
-MAZE_CHARSET = "# SGo"  # token id = index + 1
+MAZE_CHARSET = "# SGo"  # wall, open, start, goal, path (answers only); token id = index + 1
+MAZE_VOCABULARY = ["<pad>"] + list(MAZE_CHARSET)  # token id -> meaning
+MAZE_HARD_SIDE = 30  # Maze-Hard's grids are 30 x 30
 _CHAR2ID = np.zeros(256, np.int32)
 _CHAR2ID[[ord(c) for c in MAZE_CHARSET]] = np.arange(1, len(MAZE_CHARSET) + 1)
 _CHUNK = 1024
@@ -99,13 +104,13 @@ def parse_maze_rows(rows, path, n=None):
         _fail(
             bad_q,
             "question",
-            f"character {chr(qb[i][tuple(j)])!r} at row {j[0]}, col {j[1]} outside '#', ' ', 'S', 'G'",
+            f"character {chr(qb[i][tuple(j)])!r} at row {j[0]}, col {j[1]} outside {list(MAZE_CHARSET[:4])}",
         )
     bad_a = np.any(a == 0, axis=(1, 2))
     if bad_a.any():
         i = int(np.argmax(bad_a))
         j = np.argwhere(a[i] == 0)[0]
-        _fail(bad_a, "answer", f"character {chr(ab[i][tuple(j)])!r} at row {j[0]}, col {j[1]} outside '# SGo'")
+        _fail(bad_a, "answer", f"character {chr(ab[i][tuple(j)])!r} at row {j[0]}, col {j[1]} outside {MAZE_CHARSET!r}")
     for tok, name in ((3, "S"), (4, "G")):
         k = (q == tok).sum(axis=(1, 2))
         if np.any(k != 1):
@@ -193,9 +198,9 @@ def build_maze_dataset(
                     meta = {
                         "benchmark": "maze",
                         "seq_len": n * n,
-                        "vocab_size": len(MAZE_CHARSET) + 1,
+                        "vocab_size": len(MAZE_VOCABULARY),
                         "grid_shape": [n, n],
-                        "vocabulary": ["<pad>"] + list(MAZE_CHARSET),
+                        "vocabulary": MAZE_VOCABULARY,
                         "charset": MAZE_CHARSET,
                         "num_puzzle_identifiers": 1,
                         "seed": seed,

@@ -63,7 +63,7 @@ import threading
 import keras
 import numpy as np
 
-from keras_trm.data.dataset import PuzzleDataset
+from keras_trm.data.puzzle_dataset import PuzzleDataset
 
 __all__ = ["PuzzleBatches", "train_pass_plan"]
 

@@ -25,12 +25,14 @@ import os
 
 import numpy as np
 
-from keras_trm.data.dataset import DatasetWriter, iter_puzzle_csv, parse_in_chunks, resolve_csv
+from keras_trm.data.csv_sources import iter_puzzle_csv, parse_in_chunks, resolve_csv
+from keras_trm.data.dataset_writer import DatasetWriter
 from keras_trm.data.errors import DataFormatError
 
 __all__ = [
     "SUDOKU_REPO",
     "box_shape",
+    "sudoku_vocabulary",
     "valid_solution",
     "parse_sudoku_rows",
     "read_sudoku_csv",
@@ -194,13 +196,27 @@ def augment_sudoku(question, answer, num, rng, box=None):
     return _apply(q), _apply(a)
 
 
+def sudoku_vocabulary(n):
+    """Token id -> meaning of n x n Sudoku: ``["<pad>", "<blank>", "1", ..., str(n)]`` (token = value + 1).
+
+    Args:
+        n: int. The grid side.
+
+    Example:
+    >>> sudoku_vocabulary(4)
+    ['<pad>', '<blank>', '1', '2', '3', '4']
+    """
+    return ["<pad>", "<blank>"] + [str(d) for d in range(1, int(n) + 1)]
+
+
 def _metadata(n, seed, builder):
+    vocabulary = sudoku_vocabulary(n)
     return {
         "benchmark": "sudoku",
         "seq_len": n * n,
-        "vocab_size": n + 2,
+        "vocab_size": len(vocabulary),
         "grid_shape": [n, n],
-        "vocabulary": ["<pad>", "<blank>"] + [str(d) for d in range(1, n + 1)],
+        "vocabulary": vocabulary,
         "num_puzzle_identifiers": 1,
         "seed": seed,
         "builder": builder,

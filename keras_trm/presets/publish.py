@@ -28,7 +28,7 @@ import os
 
 import keras_hub
 
-from keras_trm.data.dataset import BENCHMARKS
+from keras_trm.data.format import BENCHMARKS
 from keras_trm.models.trm_backbone import TRMBackbone
 from keras_trm.utils.preset_utils import (
     CONFIG_FILE,

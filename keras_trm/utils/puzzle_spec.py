@@ -27,9 +27,11 @@ from typing import Optional
 
 import numpy as np
 
-from keras_trm.data.arc import load_variant_table, task_id_of
-from keras_trm.data.dataset import read_metadata
-from keras_trm.data.maze import MAZE_CHARSET
+from keras_trm.data import arc as arc_data
+from keras_trm.data.format import PAD_ID
+from keras_trm.data.maze import MAZE_CHARSET, MAZE_HARD_SIDE, MAZE_VOCABULARY
+from keras_trm.data.puzzle_dataset import read_metadata
+from keras_trm.data.sudoku import sudoku_vocabulary
 
 FORMAT_VERSION = 1
 SPEC_DIR = "assets/trm"
@@ -42,7 +44,7 @@ class PuzzleSpec:
     """Tokenisation and usage settings of a TRM preset (serialised to `assets/trm/puzzle_spec.json`).
 
     Attributes:
-        benchmark: "sudoku", "maze", "arc-agi-1", "arc-agi-2" or "custom".
+        benchmark: one of `keras_trm.data.format.BENCHMARKS`: "sudoku", "maze", "arc-agi-1", "arc-agi-2" or "custom".
         vocabulary: token id -> meaning (id 0 is padding; also the ignored label).
         grid_shape: [rows, cols] of one puzzle (the 30x30 canvas for ARC); rows * cols = sequence length.
         tokenization: how characters/values map to tokens, e.g. {"blank": ".", "offset": 1} for Sudoku.
@@ -74,25 +76,31 @@ class PuzzleSpec:
         """Sudoku n x n: tokens value + 1 (blank 1, digits 2..n+1), vocab n + 2."""
         return cls(
             "sudoku",
-            ["<pad>", "<blank>"] + [str(d) for d in range(1, n + 1)],
+            sudoku_vocabulary(n),
             [n, n],
             tokenization={"blank": ".", "blank_token": 1, "digit_offset": 1},
             **kwargs,
         )
 
     @classmethod
-    def maze(cls, n=30, **kwargs):
-        """Maze n x n over '#', ' ', 'S', 'G', 'o' (tokens 1..5), vocab 6."""
-        return cls("maze", ["<pad>"] + list(MAZE_CHARSET), [n, n], tokenization={"charset": MAZE_CHARSET}, **kwargs)
+    def maze(cls, n=MAZE_HARD_SIDE, **kwargs):
+        """Maze n x n over `MAZE_CHARSET` '#', ' ', 'S', 'G', 'o' (tokens 1..5), vocab 6."""
+        return cls("maze", list(MAZE_VOCABULARY), [n, n], tokenization={"charset": MAZE_CHARSET}, **kwargs)
 
     @classmethod
     def arc(cls, benchmark="arc-agi-1", identifiers=None, transforms=None, **kwargs):
         """ARC: PAD 0, EOS 1, colour c -> c + 2 (vocab 12) on a 30x30 canvas."""
+        canvas = [arc_data.MAX_GRID, arc_data.MAX_GRID]
         return cls(
             benchmark,
-            ["<pad>", "<eos>"] + [str(c) for c in range(10)],
-            [30, 30],
-            tokenization={"pad": 0, "eos": 1, "colour_offset": 2, "canvas": [30, 30]},
+            list(arc_data.VOCABULARY),
+            canvas,
+            tokenization={
+                "pad": PAD_ID,
+                "eos": arc_data.EOS_ID,
+                "colour_offset": arc_data.COLOUR_OFFSET,
+                "canvas": canvas,
+            },
             identifiers=identifiers,
             transforms=transforms,
             **kwargs,
@@ -111,7 +119,7 @@ class PuzzleSpec:
         if bench.startswith("arc"):
             transforms, identifiers = {}, None
             for split in meta.get("splits", {}):
-                table = load_variant_table(root, split)
+                table = arc_data.load_variant_table(root, split)
                 identifiers = table["identifiers"]
                 transforms.update(table["transforms"])
             return cls.arc(bench, identifiers=identifiers, transforms=transforms, **kwargs)
@@ -133,7 +141,7 @@ class PuzzleSpec:
             return []
         out = []
         for ident, name in enumerate(self.identifiers):
-            if ident and task_id_of(name) == task_id and ident in self.transforms:
+            if ident and arc_data.task_id_of(name) == task_id and ident in self.transforms:
                 tid, cmap = self.transforms[ident]
                 out.append((ident, int(tid), np.asarray(cmap, np.int64)))
         return out

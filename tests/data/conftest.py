@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from keras_trm.data.generators import make_small_maze_csv, make_small_sudoku_csv
+from keras_trm.data.maze_generator import make_small_maze_csv
+from keras_trm.data.sudoku_generator import make_small_sudoku_csv
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from keras_trm.data import arc
-from keras_trm.data.dataset import PuzzleDataset
 from keras_trm.data.errors import DataFormatError
+from keras_trm.data.puzzle_dataset import PuzzleDataset
 from keras_trm.data.transforms import undo_variant
 
 CONCEPT_DIR = arc.default_concept_arc_dir()
@@ -526,7 +526,7 @@ def test_arc_agi_2_sources_disjoint():
 
 
 def test_variant_table_errors(tmp_path):
-    from keras_trm.data.dataset import DatasetWriter
+    from keras_trm.data.dataset_writer import DatasetWriter
 
     root = tmp_path / "plain"
     meta = dict(benchmark="custom", seq_len=900, vocab_size=12, grid_shape=[30, 30], vocabulary=arc.VOCABULARY)

@@ -4,17 +4,12 @@ import os
 import numpy as np
 import pytest
 
-from keras_trm.data.dataset import (
-    DatasetWriter,
-    PuzzleDataset,
-    TokenArray,
-    _npy_header,
-    iter_puzzle_csv,
-    read_metadata,
-    resolve_csv,
-    token_dtype_for,
-)
+from keras_trm.data.csv_sources import iter_puzzle_csv, resolve_csv
+from keras_trm.data.dataset_writer import DatasetWriter, _npy_header
 from keras_trm.data.errors import DataFormatError
+from keras_trm.data.format import token_dtype_for
+from keras_trm.data.puzzle_dataset import PuzzleDataset, read_metadata
+from keras_trm.data.token_array import TokenArray
 
 META = dict(benchmark="custom", seq_len=4, vocab_size=5, grid_shape=[2, 2], vocabulary=list("_abcd"), seed=3)
 

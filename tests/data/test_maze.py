@@ -3,9 +3,9 @@ import os
 import numpy as np
 import pytest
 
-from keras_trm.data.dataset import PuzzleDataset
 from keras_trm.data.errors import DataFormatError
 from keras_trm.data.maze import build_maze_dataset, decode_maze, encode_maze, parse_maze_rows, read_maze_csv
+from keras_trm.data.puzzle_dataset import PuzzleDataset
 from keras_trm.data.transforms import dihedral_transform
 
 Q = "S  ### #   #G###"

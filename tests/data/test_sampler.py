@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_trm.data.dataset import DatasetWriter, PuzzleDataset
+from keras_trm.data.dataset_writer import DatasetWriter
+from keras_trm.data.puzzle_dataset import PuzzleDataset
 from keras_trm.data.sampler import PuzzleBatches, train_pass_plan
 from tests.callbacks._helpers import make_solver, sudoku_root
 

@@ -3,9 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from keras_trm.data.dataset import PuzzleDataset
 from keras_trm.data.errors import DataFormatError
-from keras_trm.data.generators import SudokuSolver
+from keras_trm.data.puzzle_dataset import PuzzleDataset
 from keras_trm.data.sudoku import (
     augment_sudoku,
     box_shape,
@@ -14,6 +13,7 @@ from keras_trm.data.sudoku import (
     read_sudoku_csv,
     valid_solution,
 )
+from keras_trm.data.sudoku_solver import SudokuSolver
 
 # a 9x9 puzzle with a unique solution (and its solution)
 Q9 = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."

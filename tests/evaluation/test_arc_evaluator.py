@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from keras_trm.data import arc
-from keras_trm.data.dataset import PuzzleDataset
 from keras_trm.data.errors import DataFormatError
+from keras_trm.data.puzzle_dataset import PuzzleDataset
 from keras_trm.data.transforms import apply_variant
 from keras_trm.evaluation import ARCEvaluator
 

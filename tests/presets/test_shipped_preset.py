@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from keras_trm import TRMPuzzleSolver
-from keras_trm.data.generators import generate_sudoku
+from keras_trm.data.sudoku_generator import generate_sudoku
 from keras_trm.evaluation.solve import solve_sudoku
 from keras_trm.models.trm_presets import ASSETS_DIR
 from keras_trm.presets import SHIPPED_PRESET, load_puzzle_spec, validate_preset

@@ -1,26 +1,12 @@
-import os
-
 import numpy as np
 import pytest
 
-from keras_trm.data.dataset import PuzzleDataset
-from keras_trm.data.generators import (
-    SudokuSolver,
-    default_min_path,
-    generate_maze,
-    generate_sudoku,
-    main,
-    make_maze_csvs,
-    make_small_sudoku_csv,
-    maze_signature,
-    rating_summary,
-    solve_maze,
-    sudoku_signature,
-)
-from keras_trm.data.maze import read_maze_csv
+from keras_trm.data.csv_sources import rating_summary
+from keras_trm.data.puzzle_dataset import PuzzleDataset
 from keras_trm.data.sampler import PuzzleBatches
 from keras_trm.data.sudoku import augment_sudoku, build_sudoku_dataset, read_sudoku_csv, valid_solution
-from keras_trm.data.transforms import dihedral_transform
+from keras_trm.data.sudoku_generator import generate_sudoku, make_small_sudoku_csv, sudoku_signature
+from keras_trm.data.sudoku_solver import SudokuSolver
 
 
 @pytest.mark.parametrize("n, count", [(4, 30), (6, 15), (9, 3)])
@@ -72,41 +58,3 @@ def test_generated_sudoku_to_fit_ready_batches(tmp_path, sudoku6_dir):
     b = PuzzleBatches(PuzzleDataset(root, "train"), 16, seed=0)
     x, y, w = b[0]
     assert x["inputs"].shape == (16, 36) and y.max() <= 7 and np.all(w == 1)
-
-
-def test_maze_generator_small_and_30x30(tmp_path):
-    rows, sigs = generate_maze(8, 10, seed=0)
-    assert len(rows) == len(sigs) == 10
-    for q, a, moves in rows:
-        assert moves > default_min_path(8) and a.count("o") == moves - 1
-        g = np.array(list(q)).reshape(8, 8)
-        _, again = solve_maze(g)
-        assert again == moves
-    big, _ = generate_maze(30, 2, seed=1)
-    for q, a, moves in big:
-        assert len(q) == 900 and moves > 110 and 0.2 < q.count("#") / 900 < 0.55
-    assert default_min_path(30) == 110
-
-
-def test_maze_csvs_disjoint_deterministic_and_valid(tmp_path):
-    a = make_maze_csvs(str(tmp_path / "a"), n=6, train_count=20, test_count=10, seed=0)
-    b = make_maze_csvs(str(tmp_path / "b"), n=6, train_count=20, test_count=10, seed=0)
-    assert open(a["test"]["path"], "rb").read() == open(b["test"]["path"], "rb").read()
-    ((qtr, _),) = list(read_maze_csv(a["train"]["path"]))  # validates every row
-    ((qte, _),) = list(read_maze_csv(a["test"]["path"]))
-    chars = np.array(list("?# SGo"))
-
-    def sig(g):
-        return maze_signature("".join(chars[g.reshape(-1)]))
-
-    tr = {sig(g) for g in qtr}
-    assert len(tr) == 20 and not tr & {sig(g) for g in qte}
-    # the signature is dihedral-invariant
-    assert {sig(dihedral_transform(qtr[0], t)) for t in range(8)} == {sig(qtr[0])}
-
-
-def test_cli(tmp_path, capsys):
-    main(["sudoku", str(tmp_path / "s"), "--n", "4", "--train", "5", "--test", "2"])
-    assert '"count": 5' in capsys.readouterr().out
-    main(["maze", str(tmp_path / "m"), "--n", "6", "--train", "3", "--test", "2"])
-    assert os.path.isfile(tmp_path / "m" / "test.csv")
