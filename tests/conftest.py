@@ -15,6 +15,27 @@ if importlib.util.find_spec("grain") is None:
     # which keras-trm does not use; an empty module stands in so that its model helpers can be imported.
     sys.modules["grain"] = types.ModuleType("grain")
 
+if keras.backend.backend() == "jax" and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    # Many tests build the same tiny models, so XLA compiles identical programs again and again; JAX's persistent
+    # compilation cache, in a folder of this run only (and of its subprocesses), compiles each once. The compiled
+    # program is the same either way; a run took a third less time with it.
+    import atexit
+    import shutil
+    import tempfile
+
+    import jax
+
+    _JAX_CACHE = tempfile.mkdtemp(prefix="keras-trm-tests-jax-cache-")
+    atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
+    os.environ.update(
+        JAX_COMPILATION_CACHE_DIR=_JAX_CACHE,
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    )
+    jax.config.update("jax_compilation_cache_dir", _JAX_CACHE)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 OFFICIAL_FIXTURES = FIXTURES / "official_trm"
 

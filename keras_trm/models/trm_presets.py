@@ -11,109 +11,121 @@ loads it without any download.
 
 import os
 
+from keras_trm.utils.puzzle_spec import PuzzleSpec
+
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "presets", "assets")
 
-_COMMON = dict(
-    hidden_dim=512, num_heads=8, num_layers=2, expansion=4.0, puzzle_emb_len=16, rope_theta=10000.0, norm_epsilon=1e-5
+# The paper's hyper-parameters (the official code's configurations) live here and only here. The recipe configs
+# (`keras_trm.recipes`) take their paper-size defaults from `ARCHITECTURES`; the argument defaults of `TRMBackbone`,
+# `TRMPuzzleSolver` and `TRMPuzzleSolver.compile` are `DEFAULT_ARCHITECTURE`'s (tests/presets/test_paper_settings.py
+# checks that they agree).
+PAPER_BACKBONE = dict(  # shared by every configuration
+    hidden_dim=512,
+    num_heads=8,
+    num_layers=2,
+    H_cycles=3,
+    expansion=4.0,
+    puzzle_emb_len=16,
+    rope_theta=10000.0,
+    norm_epsilon=1e-5,
+    num_puzzle_identifiers=1,
 )
-_SOLVER = dict(halt_max_steps=16, halt_exploration_prob=0.1, no_ACT_continue=True, loss="stablemax")
+PAPER_SOLVER = dict(halt_max_steps=16, halt_exploration_prob=0.1, no_ACT_continue=True, token_loss="stablemax")
+PAPER_OPTIMIZER = dict(  # shared by every configuration (TRMPuzzleSolver.compile arguments and the batch size)
+    global_batch_size=768,
+    warmup_steps=2000,
+    lr_min_ratio=1.0,
+    beta_1=0.9,
+    beta_2=0.95,
+    ema_momentum=0.999,
+)
+DEFAULT_ARCHITECTURE = "trm_sudoku_att"  # the configuration the model's argument defaults describe
+
+
+def _task(kind, side):
+    """The sequence length and vocabulary size of a benchmark's puzzles (their `PuzzleSpec`)."""
+    if kind in ("sudoku", "maze"):
+        spec = getattr(PuzzleSpec, kind)(side)
+    else:
+        spec = PuzzleSpec.arc(kind)
+    return dict(vocabulary_size=spec.vocab_size, sequence_length=spec.seq_len)
 
 
 def _training(lr, emb_lr, wd, epochs, augmentation):
-    return {
-        "global_batch_size": 768,
-        "learning_rate": lr,
-        "puzzle_emb_learning_rate": emb_lr,
-        "weight_decay": wd,
-        "puzzle_emb_weight_decay": wd,
-        "warmup_steps": 2000,
-        "lr_min_ratio": 1.0,
-        "beta_1": 0.9,
-        "beta_2": 0.95,
-        "ema_momentum": 0.999,
-        "epochs": epochs,
-        "augmentation": augmentation,
-    }
+    return dict(
+        PAPER_OPTIMIZER,
+        learning_rate=lr,
+        puzzle_emb_learning_rate=emb_lr,
+        weight_decay=wd,
+        puzzle_emb_weight_decay=wd,
+        epochs=epochs,
+        augmentation=augmentation,
+    )
 
 
 # Architecture presets: TRMBackbone / TRMPuzzleSolver arguments, the PuzzleSpec and the official training settings.
 ARCHITECTURES = {
     "trm_sudoku_mlp": {
         "backbone": dict(
-            _COMMON,
-            vocabulary_size=11,
-            sequence_length=81,
-            H_cycles=3,
+            PAPER_BACKBONE,
+            **_task("sudoku", 9),
             L_cycles=6,
             mlp_t=True,
             pos_encodings="none",
-            num_puzzle_identifiers=1,
         ),
-        "solver": dict(_SOLVER),
+        "solver": dict(PAPER_SOLVER),
         "spec": ("sudoku", 9),
         "training": _training(1e-4, 1e-4, 1.0, 50000, "1000 per puzzle"),
         "paper_result": "Sudoku-Extreme test accuracy 87.4% (paper)",
     },
     "trm_sudoku_att": {
         "backbone": dict(
-            _COMMON,
-            vocabulary_size=11,
-            sequence_length=81,
-            H_cycles=3,
+            PAPER_BACKBONE,
+            **_task("sudoku", 9),
             L_cycles=6,
             mlp_t=False,
             pos_encodings="rope",
-            num_puzzle_identifiers=1,
         ),
-        "solver": dict(_SOLVER),
+        "solver": dict(PAPER_SOLVER),
         "spec": ("sudoku", 9),
         "training": _training(1e-4, 1e-4, 1.0, 50000, "1000 per puzzle"),
         "paper_result": "Sudoku-Extreme test accuracy 74.7% (paper)",
     },
     "trm_maze_hard": {
         "backbone": dict(
-            _COMMON,
-            vocabulary_size=6,
-            sequence_length=900,
-            H_cycles=3,
+            PAPER_BACKBONE,
+            **_task("maze", 30),
             L_cycles=4,
             mlp_t=False,
             pos_encodings="rope",
-            num_puzzle_identifiers=1,
         ),
-        "solver": dict(_SOLVER),
+        "solver": dict(PAPER_SOLVER),
         "spec": ("maze", 30),
         "training": _training(1e-4, 1e-4, 1.0, 50000, "dihedral x8 (optional)"),
         "paper_result": "Maze-Hard 30x30 test accuracy 85.3% (paper)",
     },
     "trm_arc_agi_1": {
         "backbone": dict(
-            _COMMON,
-            vocabulary_size=12,
-            sequence_length=900,
-            H_cycles=3,
+            PAPER_BACKBONE,
+            **_task("arc-agi-1", 30),
             L_cycles=4,
             mlp_t=False,
             pos_encodings="rope",
-            num_puzzle_identifiers=1,
         ),
-        "solver": dict(_SOLVER),
+        "solver": dict(PAPER_SOLVER),
         "spec": ("arc-agi-1", 30),
         "training": _training(1e-4, 1e-2, 0.1, 100000, "1000 variants per task"),
         "paper_result": "ARC-AGI-1 pass@2 44.6% (paper)",
     },
     "trm_arc_agi_2": {
         "backbone": dict(
-            _COMMON,
-            vocabulary_size=12,
-            sequence_length=900,
-            H_cycles=3,
+            PAPER_BACKBONE,
+            **_task("arc-agi-2", 30),
             L_cycles=4,
             mlp_t=False,
             pos_encodings="rope",
-            num_puzzle_identifiers=1,
         ),
-        "solver": dict(_SOLVER),
+        "solver": dict(PAPER_SOLVER),
         "spec": ("arc-agi-2", 30),
         "training": _training(1e-4, 1e-2, 0.1, 100000, "1000 variants per task"),
         "paper_result": "ARC-AGI-2 pass@2 7.8% (paper)",
