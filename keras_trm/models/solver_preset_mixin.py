@@ -4,6 +4,8 @@
   on its backbone, which also writes it back: `TRMBackbone.save_to_preset`).
 - Architecture-only presets (the paper's configurations, no weights exist for them here) load randomly initialised
   instead of failing on the missing weights file.
+- A solver saved without a preprocessor still writes `preprocessor.json` when its `PuzzleSpec` names one (Sudoku,
+  maze, ARC), so that every preset it writes reads raw puzzles.
 - The solver's training carry is transient state: it is never saved as task weights (a preset loads into a fresh
   solver whatever batch size it was trained with).
 """
@@ -12,7 +14,7 @@ import inspect
 
 from keras_hub.src.utils.preset_utils import check_file_exists
 
-from keras_trm.models.puzzle_preprocessor import preset_preprocessor
+from keras_trm.models.puzzle_preprocessor import PuzzlePreprocessor, preset_preprocessor
 from keras_trm.utils.preset_utils import TASK_CONFIG_FILE, is_architecture_only, load_puzzle_spec, preset_str
 
 
@@ -43,6 +45,14 @@ class SolverPresetMixin:
         model = super().from_preset(preset, load_weights=load_weights, **kwargs)
         model.backbone.puzzle_spec = spec
         return model
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """keras-hub's `Task.save_to_preset`, plus the preprocessor of the solver's `PuzzleSpec` when it has none."""
+        super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
+        if self.preprocessor is None:
+            preprocessor = PuzzlePreprocessor.from_spec(self.puzzle_spec)
+            if preprocessor is not None:
+                preprocessor.save_to_preset(preset_str(preset_dir))
 
     @property
     def puzzle_spec(self):
