@@ -13,6 +13,7 @@ import numpy as np
 
 from keras_trm.data.puzzle_dataset import read_metadata
 from keras_trm.models.trm_backbone import TRMBackbone
+from keras_trm.models.trm_presets import PAPER_SOLVER
 from keras_trm.models.trm_puzzle_solver import TRMPuzzleSolver
 from keras_trm.utils.preset_utils import save_preset
 from keras_trm.utils.puzzle_spec import PuzzleSpec
@@ -68,7 +69,8 @@ def load_official_arch_config(arch_config):
     return config
 
 
-def _official_loss_type(config):
+def _official_token_loss(config):
+    """`TRMPuzzleSolver`'s `token_loss` from the official arch settings (their `loss.loss_type`)."""
     loss = config.get("loss") or {}
     loss_type = loss.get("loss_type", "stablemax_cross_entropy") if isinstance(loss, dict) else str(loss)
     return "softmax" if "softmax" in loss_type else "stablemax"
@@ -206,7 +208,7 @@ def import_official_checkpoint(path, arch_config, dataset=None, **overrides):
             `solve_arc` then runs a task of the build with that task's trained variants).
         **overrides: `TRMBackbone` arguments to set (e.g. `sequence_length` when the settings do not give `seq_len`
             and the checkpoint cannot tell it), and solver arguments `halt_max_steps`, `halt_exploration_prob`,
-            `loss`.
+            `no_ACT_continue`, `token_loss` (default: the settings' `loss.loss_type`).
 
     Returns:
         A `TRMPuzzleSolver`; `solver.predict({"inputs", "puzzle_identifiers"})` gives `logits` (B, L, V) and
@@ -234,7 +236,7 @@ def import_official_checkpoint(path, arch_config, dataset=None, **overrides):
     ...     json.dump({"hidden_size": 16, "num_heads": 2, "L_layers": 1, "H_cycles": 1, "L_cycles": 2,
     ...                "puzzle_emb_len": 1, "vocab_size": 6, "seq_len": 16, "halt_max_steps": 2}, f)
     >>> solver = import_official_checkpoint("step_0", "config.json")
-    >>> solver.halt_max_steps, solver.loss_type, solver.backbone.sequence_length
+    >>> solver.halt_max_steps, solver.token_loss, solver.backbone.sequence_length
     (2, 'stablemax', 16)
     >>> kernel = solver.backbone.lm_head.kernel
     >>> tuple(kernel.shape), bool(np.array_equal(keras.ops.convert_to_numpy(kernel),
@@ -251,18 +253,18 @@ def import_official_checkpoint(path, arch_config, dataset=None, **overrides):
         meta = _check_dataset_matches(dataset, weights, path)
         overrides.setdefault("sequence_length", int(meta["seq_len"]))
         overrides.setdefault("vocabulary_size", int(meta["vocab_size"]))
-    solver_keys = ("halt_max_steps", "halt_exploration_prob", "loss", "no_ACT_continue")
+    solver_keys = ("halt_max_steps", "halt_exploration_prob", "token_loss", "no_ACT_continue")
     solver_kwargs = {k: overrides.pop(k) for k in solver_keys if k in overrides}
     backbone = TRMBackbone(**backbone_kwargs_from_official(config, weights, **overrides))
     load_official_weights(backbone, weights, source=os.fspath(path))
     solver = TRMPuzzleSolver(
         backbone,
-        halt_max_steps=int(solver_kwargs.get("halt_max_steps", config.get("halt_max_steps", 16))),
-        halt_exploration_prob=float(
-            solver_kwargs.get("halt_exploration_prob", config.get("halt_exploration_prob", 0.1))
-        ),
-        no_ACT_continue=bool(solver_kwargs.get("no_ACT_continue", config.get("no_ACT_continue", True))),
-        loss=solver_kwargs.get("loss", _official_loss_type(config)),
+        **{  # the override, else the official settings, else the official code's defaults
+            key: type(default)(solver_kwargs.get(key, config.get(key, default)))
+            for key, default in PAPER_SOLVER.items()
+            if key != "token_loss"
+        },
+        token_loss=solver_kwargs.get("token_loss", _official_token_loss(config)),
     )
     if dataset is not None:
         solver.backbone.puzzle_spec = PuzzleSpec.from_dataset(dataset)
@@ -323,17 +325,13 @@ def import_official_to_preset(checkpoint, arch_config, preset_dir, spec=None, de
     """
     solver = import_official_checkpoint(checkpoint, arch_config, **overrides)
     b = solver.backbone
-    if spec is None:
-        side = int(round(b.sequence_length**0.5))
-        square = side * side == b.sequence_length
-        if square and b.vocabulary_size == side + 2 and side in (4, 6, 9):
-            spec = PuzzleSpec.sudoku(side)
-        elif b.sequence_length == 900 and b.vocabulary_size == 6:
-            spec = PuzzleSpec.maze(30)
-        elif b.sequence_length == 900 and b.vocabulary_size == 12:
-            spec = PuzzleSpec.arc("arc-agi-1")
-        else:
-            shape = [side, side] if square else [1, b.sequence_length]
+    if spec is None:  # the first known puzzle kind with the model's sequence length and vocabulary size
+        known = [PuzzleSpec.sudoku(n) for n in (4, 6, 9)] + [PuzzleSpec.maze(), PuzzleSpec.arc("arc-agi-1")]
+        sizes = (b.sequence_length, b.vocabulary_size)
+        spec = next((s for s in known if (s.seq_len, s.vocab_size) == sizes), None)
+        if spec is None:
+            side = int(round(b.sequence_length**0.5))
+            shape = [side, side] if side * side == b.sequence_length else [1, b.sequence_length]
             spec = PuzzleSpec("custom", [str(i) for i in range(b.vocabulary_size)], shape)
     spec.description = (
         description

@@ -20,16 +20,12 @@ from collections import deque
 
 import numpy as np
 
-SUDOKU_BLANK = 1
-MAZE_WALL, MAZE_OPEN, MAZE_START, MAZE_GOAL, MAZE_PATH = 1, 2, 3, 4, 5
-_BOX_SHAPES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
+from keras_trm.data.format import IGNORE_LABEL_ID, PAD_ID
+from keras_trm.data.maze import MAZE_CHARSET
+from keras_trm.data.sudoku import box_shape
 
-
-def sudoku_box_shape(n):
-    """Box (rows, cols) of an n x n Sudoku: 4 -> (2, 2), 6 -> (2, 3), 9 -> (3, 3)."""
-    if n not in _BOX_SHAPES:
-        raise ValueError(f"Unsupported Sudoku size {n}; expected one of {sorted(_BOX_SHAPES)}.")
-    return _BOX_SHAPES[n]
+SUDOKU_BLANK = 1  # token of a blank cell (value 0 + 1)
+MAZE_WALL, MAZE_OPEN, MAZE_START, MAZE_GOAL, MAZE_PATH = range(1, len(MAZE_CHARSET) + 1)  # '#', ' ', 'S', 'G', 'o'
 
 
 def sudoku_is_valid_solution(pred_tokens, input_tokens, n):
@@ -44,7 +40,7 @@ def sudoku_is_valid_solution(pred_tokens, input_tokens, n):
         >>> sudoku_is_valid_solution(grid, np.ones(16, int), 4)
         True
     """
-    br, bc = sudoku_box_shape(n)
+    br, bc = box_shape(n)
     pred = np.asarray(pred_tokens).reshape(n, n).astype(np.int64)
     givens = np.asarray(input_tokens).reshape(n, n).astype(np.int64)
     kept = givens > SUDOKU_BLANK
@@ -64,7 +60,7 @@ def maze_shortest_path_length(input_tokens, rows, cols):
     starts, goals = np.argwhere(grid == MAZE_START), np.argwhere(grid == MAZE_GOAL)
     if len(starts) != 1 or len(goals) != 1:
         return None
-    passable = (grid != MAZE_WALL) & (grid != 0)
+    passable = (grid != MAZE_WALL) & (grid != PAD_ID)
     return _bfs_distance(passable, tuple(starts[0]), tuple(goals[0]))
 
 
@@ -136,7 +132,7 @@ def score_grid_predictions(preds, inputs, labels, benchmark, grid_shape):
     (answers obeying the puzzle's rules, see `grid_validity`; None for other benchmarks).
     """
     preds, inputs, labels = (np.asarray(a).reshape(len(a), -1) for a in (preds, inputs, labels))
-    mask = labels != 0
+    mask = labels != IGNORE_LABEL_ID
     keep = mask.any(axis=1)
     preds, inputs, labels, mask = preds[keep], inputs[keep], labels[keep], mask[keep]
     count = int(keep.sum())

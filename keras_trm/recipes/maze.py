@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from keras_trm.data import build_maze_dataset, make_maze_csvs
-from keras_trm.recipes.config import TRMConfig
+from keras_trm.data.maze import MAZE_HARD_SIDE, MAZE_REPO
+from keras_trm.recipes.config import TRMConfig, paper_settings
 from keras_trm.recipes.evaluate import evaluate_grid_split
 from keras_trm.recipes.runner import recipe_main
+
+_PAPER = paper_settings("trm_maze_hard")
 
 
 @dataclass
@@ -37,10 +40,10 @@ class MazeConfig(TRMConfig):
     (3, 4, False, 'rope', 'runs/maze-paper')
     """
 
-    L_cycles: int = 4
+    L_cycles: int = _PAPER["L_cycles"]
     # --- data
-    source: str = "hf:sapientinc/maze-30x30-hard-1k"
-    grid: int = 30
+    source: str = f"hf:{MAZE_REPO}"
+    grid: int = MAZE_HARD_SIDE
     train_count: int = 1000
     test_count: int = 1000
     min_path: Optional[int] = None

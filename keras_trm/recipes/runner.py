@@ -54,7 +54,7 @@ def build_solver(cfg, metadata):
         backbone,
         halt_max_steps=cfg.halt_max_steps,
         halt_exploration_prob=cfg.halt_exploration_prob,
-        loss=cfg.loss,
+        token_loss=cfg.token_loss,
         seed=cfg.seed,
     )
 
@@ -222,7 +222,7 @@ def inference_copy(solver):
     """A new solver with the trained weights and no training carry (which a loaded model could not restore)."""
     backbone = solver.backbone.__class__.from_config(solver.backbone.get_config())
     backbone.set_weights(solver.backbone.get_weights())
-    keep = ("halt_max_steps", "halt_exploration_prob", "no_ACT_continue", "loss", "halt_at_inference", "seed")
+    keep = ("halt_max_steps", "halt_exploration_prob", "no_ACT_continue", "token_loss", "halt_at_inference", "seed")
     config = solver.get_config()
     return TRMPuzzleSolver(backbone, **{k: v for k, v in config.items() if k in keep})
 

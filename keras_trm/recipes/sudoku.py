@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from keras_trm.data import build_sudoku_dataset, make_sudoku_csvs
-from keras_trm.recipes.config import TRMConfig
+from keras_trm.data.sudoku import SUDOKU_REPO
+from keras_trm.recipes.config import TRMConfig, paper_settings
 from keras_trm.recipes.evaluate import evaluate_grid_split
 from keras_trm.recipes.runner import recipe_main
+
+_MLP, _ATT = paper_settings("trm_sudoku_mlp"), paper_settings("trm_sudoku_att")
+_VARIANT_KEYS = ("mlp_t", "pos_encodings", "L_cycles")
 
 
 @dataclass
@@ -39,11 +43,11 @@ class SudokuConfig(TRMConfig):
     """
 
     variant: str = "mlp"
-    mlp_t: bool = True
-    pos_encodings: str = "none"
-    L_cycles: int = 6
+    mlp_t: bool = _MLP["mlp_t"]  # the paper's TRM-MLP: a SwiGLU across the sequence, no positions, n 6
+    pos_encodings: str = _MLP["pos_encodings"]
+    L_cycles: int = _MLP["L_cycles"]
     # --- data
-    source: str = "hf:sapientinc/sudoku-extreme"
+    source: str = f"hf:{SUDOKU_REPO}"
     grid: int = 9
     train_count: int = 1000
     test_count: Optional[int] = None
@@ -52,8 +56,8 @@ class SudokuConfig(TRMConfig):
 
     NAME: ClassVar[str] = "sudoku"
     VARIANTS: ClassVar[dict] = {
-        "mlp": {"mlp_t": True, "pos_encodings": "none"},
-        "att": {"mlp_t": False, "pos_encodings": "rope"},
+        "mlp": {k: _MLP[k] for k in _VARIANT_KEYS},
+        "att": {k: _ATT[k] for k in _VARIANT_KEYS},
     }
     SIZES: ClassVar[dict] = {
         "paper": {},

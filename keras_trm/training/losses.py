@@ -13,11 +13,13 @@ float64, so we evaluate it in a form that stays accurate in float32:
   ones, and never overflows.
 
 Softmax cross-entropy uses the same form with `log s(x) = x`.
+
+Labels equal to `IGNORE_LABEL_ID` (0, a fact of the data format: `keras_trm.data.format`) do not count.
 """
 
 from keras import ops
 
-IGNORE_LABEL_ID = 0
+from keras_trm.data.format import IGNORE_LABEL_ID
 
 
 def log_stablemax_score(x):
@@ -93,13 +95,13 @@ LOSS_FUNCTIONS = {
 }
 
 
-def get_token_loss(loss):
-    """Returns the per-position loss function named `loss` (or `loss` itself)."""
-    if callable(loss):
-        return loss
-    key = str(loss).lower().replace("_cross_entropy", "")
+def get_token_loss(token_loss):
+    """Returns the per-position loss function named `token_loss` (or `token_loss` itself when callable)."""
+    if callable(token_loss):
+        return token_loss
+    key = str(token_loss).lower().replace("_cross_entropy", "")
     if key not in LOSS_FUNCTIONS:
-        raise ValueError(f"Unknown loss {loss!r}; expected one of {sorted(LOSS_FUNCTIONS)}.")
+        raise ValueError(f"Unknown token_loss {token_loss!r}; expected one of {sorted(LOSS_FUNCTIONS)}.")
     return LOSS_FUNCTIONS[key]
 
 
@@ -109,14 +111,14 @@ def valid_counts(labels, ignore_label_id=IGNORE_LABEL_ID):
     return ops.sum(ops.cast(valid, "int32"), axis=-1)
 
 
-def lm_loss_per_row(logits, labels, loss="stablemax", ignore_label_id=IGNORE_LABEL_ID):
+def lm_loss_per_row(logits, labels, token_loss="stablemax", ignore_label_id=IGNORE_LABEL_ID):
     """Per-row LM loss: sum of CE over valid positions / max(1, valid count).
 
     Args:
         logits: float (B, L, V).
         labels: int (B, L).
-        loss: "stablemax" (default, official) or "softmax", or a callable with
-            the signature of `stablemax_cross_entropy`.
+        token_loss: "stablemax" (default, official) or "softmax", or a callable
+            with the signature of `stablemax_cross_entropy`.
         ignore_label_id: label value that does not count.
 
     Returns:
@@ -125,13 +127,13 @@ def lm_loss_per_row(logits, labels, loss="stablemax", ignore_label_id=IGNORE_LAB
     Example:
     >>> import numpy as np
     >>> logits = np.zeros((1, 2, 4), "float32")
-    >>> row = lm_loss_per_row(logits, np.array([[3, 0]]), loss="softmax")
+    >>> row = lm_loss_per_row(logits, np.array([[3, 0]]), token_loss="softmax")
     >>> bool(np.isclose(np.asarray(row)[0], np.log(4.0)))
     True
     """
-    token_loss = get_token_loss(loss)(logits, labels, ignore_label_id)
+    per_token = get_token_loss(token_loss)(logits, labels, ignore_label_id)
     counts = ops.cast(valid_counts(labels, ignore_label_id), "float32")
-    return ops.sum(token_loss, axis=-1) / ops.maximum(counts, 1.0)
+    return ops.sum(per_token, axis=-1) / ops.maximum(counts, 1.0)
 
 
 def halt_bce(q_halt_logits, targets):

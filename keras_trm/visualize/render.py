@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from keras_trm.data.arc import crop_tokens
-from keras_trm.evaluation.grids import sudoku_box_shape
+from keras_trm.data.sudoku import box_shape
 
 ARC_PALETTE = np.array(
     [
@@ -89,7 +89,7 @@ def render_sudoku(tokens, n, givens=None, labels=None, cell=36):
     if labels is not None:
         labels = np.asarray(labels).reshape(n, n)
         wrong = ~given & (labels > 1) & (tokens != labels)
-    pil = Image.fromarray(_grid_image(np.full((n, n, 3), 255), cell, box=sudoku_box_shape(n)))
+    pil = Image.fromarray(_grid_image(np.full((n, n, 3), 255), cell, box=box_shape(n)))
     draw, font = ImageDraw.Draw(pil), _font(int(cell * 0.6))
     for r in range(n):
         for c in range(n):

@@ -45,7 +45,11 @@ def test_yaml_settings_all_config_and_arch_only(att, tmp_path):
     with pytest.raises(ValueError, match="sequence_length"):
         keras_trm.import_official_checkpoint(folder / "step_0", full)
     solver = keras_trm.import_official_checkpoint(folder / "step_0", full, sequence_length=16)
-    assert solver.loss_type == "softmax"
+    assert solver.token_loss == "softmax"
+    overridden = keras_trm.import_official_checkpoint(
+        folder / "step_0", full, sequence_length=16, token_loss="stablemax"
+    )
+    assert overridden.token_loss == "stablemax"
     assert solver.backbone.vocabulary_size == 11 and solver.backbone.num_puzzle_identifiers == 5
     only_arch = tmp_path / "trm.yaml"
     only_arch.write_text(yaml.safe_dump(arch))

@@ -7,7 +7,6 @@ from keras_trm.evaluation.grids import (
     maze_is_valid_solution,
     maze_shortest_path_length,
     score_grid_predictions,
-    sudoku_box_shape,
     sudoku_is_valid_solution,
 )
 
@@ -25,14 +24,6 @@ def blank(solution, cells):
     puzzle = solution.copy()
     puzzle[list(cells)] = 1
     return puzzle
-
-
-def test_box_shapes():
-    assert sudoku_box_shape(4) == (2, 2)
-    assert sudoku_box_shape(6) == (2, 3)
-    assert sudoku_box_shape(9) == (3, 3)
-    with pytest.raises(ValueError):
-        sudoku_box_shape(5)
 
 
 @pytest.mark.parametrize("digits,n", [(SUDOKU_4, 4), (SUDOKU_6, 6), (SUDOKU_9, 9)])

@@ -44,7 +44,7 @@ def test_every_supervision_step_matches_official(official_fixture_dir, name):
         for key in ("logits", "q_halt_logits", "q_continue_logits", "z_H", "z_L"):
             diff = _max_diff(out[key], expected[key][s])
             assert diff < tol, f"{name} step {s} {key}: max |diff| {diff:.3g} >= {tol}"
-        loss = ops.sum(lm_loss_per_row(out["logits"], labels, loss="stablemax"))
+        loss = ops.sum(lm_loss_per_row(out["logits"], labels, token_loss="stablemax"))
         np.testing.assert_allclose(float(loss), expected["loss_lm"][s], rtol=1e-5, err_msg=f"{name} step {s} lm loss")
 
 

@@ -1,5 +1,7 @@
 """TRMPuzzleSolver: the training carry, halting, exploration, padding rows, and inference with halting."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -150,10 +152,22 @@ def test_fit_before_compile_is_a_clear_error():
 
 
 def test_solver_config_round_trip():
-    solver = _solver(halt_max_steps=7, exploration=0.2, loss="softmax", halt_at_inference=True)
-    clone = TRMPuzzleSolver.from_config(solver.get_config())
-    for key in ("halt_max_steps", "halt_exploration_prob", "loss_type", "halt_at_inference", "no_ACT_continue"):
-        assert getattr(clone, key) == getattr(solver, key)
+    solver = _solver(halt_max_steps=7, exploration=0.2, token_loss="softmax", halt_at_inference=True)
+    config = solver.get_config()
+    clone = TRMPuzzleSolver.from_config(config)
+    for key in ("halt_max_steps", "halt_exploration_prob", "token_loss", "halt_at_inference", "no_ACT_continue"):
+        assert getattr(clone, key) == getattr(solver, key) == config[key]
+    assert clone.token_loss == "softmax"
+    # the config's keys are the constructor's arguments (and Keras's name/trainable/dtype)
+    arguments = set(inspect.signature(TRMPuzzleSolver.__init__).parameters) - {"self", "kwargs"}
+    assert arguments <= set(config) and set(config) - arguments <= {"name", "trainable", "dtype"}
+
+
+def test_a_config_saved_with_the_old_loss_key_still_loads():
+    config = _solver(halt_max_steps=2).get_config()
+    del config["token_loss"]
+    config["loss"] = "softmax"  # the key's name in saves and presets made before `token_loss`
+    assert TRMPuzzleSolver.from_config(config).token_loss == "softmax"
 
 
 def test_saved_after_training_loads_without_the_carry_and_predicts_the_same(tmp_path):

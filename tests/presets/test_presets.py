@@ -75,7 +75,7 @@ def test_shipped_architecture_folders_match_the_configurations(name):
     with open(os.path.join(folder, "task.json")) as f:
         task = json.load(f)["config"]
     for key, value in ARCHITECTURES[name]["solver"].items():
-        assert task[key if key != "loss" else "loss"] == value, (name, key)
+        assert task[key] == value, (name, key)
     assert not os.path.exists(os.path.join(folder, "model.weights.h5"))
     spec = load_puzzle_spec(name)
     assert spec.architecture_only and is_architecture_only(name)

@@ -183,26 +183,26 @@ def test_stablemax_gradient_matches_float64_finite_differences():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("loss", ["stablemax", "softmax"])
-def test_lm_loss_per_row(loss):
+@pytest.mark.parametrize("token_loss", ["stablemax", "softmax"])
+def test_lm_loss_per_row(token_loss):
     rng = np.random.default_rng(5)
     logits = (rng.normal(size=(4, 7, VOCAB)) * 4).astype(np.float32)
     labels = rng.integers(1, VOCAB, size=(4, 7))
     labels[1, 3:] = 0
     labels[2, :] = 0  # no valid label: loss 0
-    ref = np_stablemax_ce if loss == "stablemax" else np_softmax_ce
+    ref = np_stablemax_ce if token_loss == "stablemax" else np_softmax_ce
     per_pos = ref(logits, labels)
     counts = (labels != 0).sum(-1)
     want = per_pos.sum(-1) / np.maximum(1, counts)
-    got = to_np(lm_loss_per_row(logits, labels, loss=loss))
+    got = to_np(lm_loss_per_row(logits, labels, token_loss=token_loss))
     assert got.shape == (4,)
     assert got[2] == 0.0
     assert_rel_close(got, want, rtol=2e-6)
 
 
 def test_lm_loss_unknown_name():
-    with pytest.raises(ValueError):
-        lm_loss_per_row(np.zeros((1, 1, 3), np.float32), np.array([[1]]), loss="hinge")
+    with pytest.raises(ValueError, match="Unknown token_loss 'hinge'"):
+        lm_loss_per_row(np.zeros((1, 1, 3), np.float32), np.array([[1]]), token_loss="hinge")
 
 
 def test_ignore_label_id_argument():
