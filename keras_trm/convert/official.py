@@ -2,8 +2,8 @@
 
 The official file is a `torch.save`d state dict whose keys look like
 `_orig_mod.model.inner.L_level.layers.0.self_attn.qkv_proj.weight`; linear weights are stored (out, in) and Keras
-kernels are (in, out). This is the one module besides `keras_trm/backend/` that imports a framework (torch, to read
-the file).
+kernels are (in, out). Reading the file needs torch (imported only then), whatever the Keras backend; the model's
+computation never depends on the backend outside `keras_trm/backend/` (docs/architecture.md).
 """
 
 import json
