@@ -93,7 +93,7 @@ def _seed():
 
 @pytest.fixture
 def official_fixture_dir():
-    """Folder of the official parity fixtures (a copy of shared/fixtures/official_trm kept in the repository)."""
+    """Folder of the official parity fixtures (outputs of the official code, kept in tests/fixtures/official_trm)."""
     return OFFICIAL_FIXTURES
 
 
