@@ -24,6 +24,10 @@ def _defaults(fn):
     }
 
 
+# Read at import: tests/conftest.py wraps `compile` during TensorFlow tests (to turn XLA off), hiding its signature.
+COMPILE_DEFAULTS = _defaults(TRMPuzzleSolver.compile)
+
+
 def test_backbone_defaults_are_the_default_architecture():
     defaults = _defaults(TRMBackbone.__init__)
     paper = ARCHITECTURES[DEFAULT_ARCHITECTURE]["backbone"]
@@ -34,7 +38,7 @@ def test_backbone_defaults_are_the_default_architecture():
 
 def test_solver_and_compile_defaults_are_the_default_architecture():
     assert {k: _defaults(TRMPuzzleSolver.__init__)[k] for k in PAPER_SOLVER} == PAPER_SOLVER
-    compile_defaults = _defaults(TRMPuzzleSolver.compile)
+    compile_defaults = dict(COMPILE_DEFAULTS)
     for emb, main in (("puzzle_emb_learning_rate", "learning_rate"), ("puzzle_emb_weight_decay", "weight_decay")):
         assert compile_defaults[emb] is None  # None: the main optimiser's value
         compile_defaults[emb] = compile_defaults[main]
