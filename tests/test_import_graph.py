@@ -174,3 +174,25 @@ def test_layers_depend_on_no_training_code(layer_module):
             todo.extend(edges[node])
     training = sorted(m for m in seen if m.startswith(("keras_trm.training", "keras_trm.models")) or "trainer" in m)
     assert not training, f"{layer_module} reaches {training}"
+
+
+def _reachable(edges, start):
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(edges[node])
+    return seen
+
+
+@pytest.mark.parametrize("utils_module", ["keras_trm.utils.preset_utils", "keras_trm.utils.puzzle_spec"])
+def test_utils_import_no_model(utils_module):
+    """As keras-hub's utils/preset_utils.py: the preset helpers never reach a model, a layer or training code."""
+    edges, _ = _graph()
+    reached = sorted(
+        m
+        for m in _reachable(edges, utils_module)
+        if m.startswith(("keras_trm.models", "keras_trm.layers", "keras_trm.training"))
+    )
+    assert not reached, f"{utils_module} reaches {reached}"
