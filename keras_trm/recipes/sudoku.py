@@ -106,6 +106,7 @@ class SudokuConfig(TRMConfig):
             weight_decay=0.1,
             puzzle_emb_weight_decay=0.1,
             warmup_steps=50,
+            lr_min_ratio=0.1,  # cosine decay to 10%: held-out 99.0% exact (constant rate: 78.0%, 93.5% at step 200)
             ema=False,
             max_steps=300,
             eval_every_steps=100,
