@@ -166,13 +166,11 @@ def test_no_function_level_import_of_keras_trm_modules():
 )
 def test_layers_depend_on_no_training_code(layer_module):
     edges, _ = _graph()
-    seen, todo = set(), [layer_module]
-    while todo:
-        node = todo.pop()
-        if node not in seen:
-            seen.add(node)
-            todo.extend(edges[node])
-    training = sorted(m for m in seen if m.startswith(("keras_trm.training", "keras_trm.models")) or "trainer" in m)
+    training = sorted(
+        m
+        for m in _reachable(edges, layer_module)
+        if m.startswith(("keras_trm.training", "keras_trm.models")) or "trainer" in m
+    )
     assert not training, f"{layer_module} reaches {training}"
 
 

@@ -18,13 +18,13 @@ import numpy as np
 
 from keras_trm.data.maze import MAZE_CHARSET, encode_maze
 from keras_trm.evaluation.grids import maze_is_valid_solution
-from keras_trm.models.puzzle_preprocessor import PuzzlePreprocessor
+from keras_trm.models.square_grid_preprocessor import SquareGridPreprocessor
 
 _CHARS = np.array(["?"] + list(MAZE_CHARSET))  # token -> character ('?' for padding or out of range)
 
 
 @keras.saving.register_keras_serializable(package="keras_trm")
-class MazePreprocessor(PuzzlePreprocessor):
+class MazePreprocessor(SquareGridPreprocessor):
     """n x n mazes <-> the token rows of a TRM maze solver.
 
     A maze (or answer) is one string of n*n characters, or of n rows joined by newlines (empty lines ignored), or
@@ -39,23 +39,7 @@ class MazePreprocessor(PuzzlePreprocessor):
     benchmarks = ("maze",)
 
     def __init__(self, n=30, **kwargs):
-        super().__init__(**kwargs)
-        if n is not None and (int(n) != n or n < 1):
-            raise ValueError(f"n must be a positive integer (the grid side) or None, got {n!r}")
-        self.n = None if n is None else int(n)
-
-    @property
-    def sequence_length(self):
-        return None if self.n is None else self.n * self.n
-
-    @classmethod
-    def spec_config(cls, spec):
-        return {"n": int(spec.grid_shape[0])}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(n=self.n)
-        return config
+        super().__init__(n, **kwargs)
 
     # ---------------------------------------------------------------- parsing
     @staticmethod

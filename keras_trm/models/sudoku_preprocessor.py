@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keras_trm.data.sudoku import box_shape, valid_solution
-from keras_trm.models.puzzle_preprocessor import PuzzlePreprocessor
+from keras_trm.models.square_grid_preprocessor import SquareGridPreprocessor
 
 IGNORED = " \t\r\n|-+"  # layout characters of a written Sudoku
 BLANKS = ".0"
@@ -25,7 +25,7 @@ _DIGITS = ".123456789"  # a digit's character (index = value; 0, a blank, writte
 
 
 @keras.saving.register_keras_serializable(package="keras_trm")
-class SudokuPreprocessor(PuzzlePreprocessor):
+class SudokuPreprocessor(SquareGridPreprocessor):
     """Sudoku puzzles of any size n <-> the token rows of a TRM Sudoku solver.
 
     Puzzles (and answers) are strings of n*n cells (`.` or `0` blank, digits 1..n, n <= 9; whitespace and `|`, `-`,
@@ -42,23 +42,7 @@ class SudokuPreprocessor(PuzzlePreprocessor):
     benchmarks = ("sudoku",)
 
     def __init__(self, n=9, **kwargs):
-        super().__init__(**kwargs)
-        if n is not None and (int(n) != n or n < 1):
-            raise ValueError(f"n must be a positive integer (the grid side) or None, got {n!r}")
-        self.n = None if n is None else int(n)
-
-    @property
-    def sequence_length(self):
-        return None if self.n is None else self.n * self.n
-
-    @classmethod
-    def spec_config(cls, spec):
-        return {"n": int(spec.grid_shape[0])}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(n=self.n)
-        return config
+        super().__init__(n, **kwargs)
 
     # ---------------------------------------------------------------- parsing
     @staticmethod

@@ -41,6 +41,30 @@ def paper_settings(name):
 _PAPER = paper_settings(DEFAULT_ARCHITECTURE)
 
 
+# The model and optimisation of the recipes' `tiny` sizes: the whole path (data, fit, evaluation, saving) in seconds,
+# for tests. Each recipe adds its data settings and batch size.
+TINY_SIZE = dict(
+    hidden_dim=32,
+    num_heads=2,
+    num_layers=1,
+    puzzle_emb_len=2,
+    H_cycles=1,
+    L_cycles=1,
+    halt_max_steps=2,
+    dtype="float32",
+    learning_rate=1e-3,
+    puzzle_emb_learning_rate=1e-3,
+    weight_decay=0.1,
+    puzzle_emb_weight_decay=0.1,
+    warmup_steps=2,
+    ema=False,
+    max_steps=4,
+    eval_every_steps=2,
+    tensorboard=False,
+    verbose=0,
+)
+
+
 @dataclass
 class TRMConfig:
     """Settings shared by every recipe; the defaults are the paper's for a multi-GPU / TPU run (`paper_settings` of

@@ -14,7 +14,7 @@ from typing import ClassVar, Optional
 
 from keras_trm.data import build_maze_dataset, make_maze_csvs
 from keras_trm.data.maze import MAZE_HARD_SIDE, MAZE_REPO
-from keras_trm.recipes.config import TRMConfig, paper_settings
+from keras_trm.recipes.config import TINY_SIZE, TRMConfig, paper_settings
 from keras_trm.recipes.evaluate import evaluate_grid_split
 from keras_trm.recipes.runner import recipe_main
 
@@ -101,30 +101,13 @@ class MazeConfig(TRMConfig):
             eval_max_examples=50,
         ),
         "tiny": dict(
+            TINY_SIZE,
             source="generate",
             grid=6,
             train_count=12,
             test_count=4,
             aug=False,
-            hidden_dim=32,
-            num_heads=2,
-            num_layers=1,
-            puzzle_emb_len=2,
-            H_cycles=1,
-            L_cycles=1,
-            halt_max_steps=2,
-            dtype="float32",
             global_batch_size=4,
-            learning_rate=1e-3,
-            puzzle_emb_learning_rate=1e-3,
-            weight_decay=0.1,
-            puzzle_emb_weight_decay=0.1,
-            warmup_steps=2,
-            ema=False,
-            max_steps=4,
-            eval_every_steps=2,
-            tensorboard=False,
-            verbose=0,
         ),
     }
 

@@ -14,7 +14,7 @@ from typing import ClassVar, Optional
 
 from keras_trm.data import build_sudoku_dataset, make_sudoku_csvs
 from keras_trm.data.sudoku import SUDOKU_REPO
-from keras_trm.recipes.config import TRMConfig, paper_settings
+from keras_trm.recipes.config import TINY_SIZE, TRMConfig, paper_settings
 from keras_trm.recipes.evaluate import evaluate_grid_split
 from keras_trm.recipes.runner import recipe_main
 
@@ -114,30 +114,13 @@ class SudokuConfig(TRMConfig):
         ),
         # The whole path in seconds (tests).
         "tiny": dict(
+            TINY_SIZE,
             source="generate",
             grid=4,
             train_count=24,
             test_count=8,
             num_aug=2,
-            hidden_dim=32,
-            num_heads=2,
-            num_layers=1,
-            puzzle_emb_len=2,
-            H_cycles=1,
-            L_cycles=1,
-            halt_max_steps=2,
-            dtype="float32",
             global_batch_size=8,
-            learning_rate=1e-3,
-            puzzle_emb_learning_rate=1e-3,
-            weight_decay=0.1,
-            puzzle_emb_weight_decay=0.1,
-            warmup_steps=2,
-            ema=False,
-            max_steps=4,
-            eval_every_steps=2,
-            tensorboard=False,
-            verbose=0,
         ),
     }
 
