@@ -11,6 +11,7 @@ loads it without any download.
 
 import os
 
+from keras_trm.data.maze import MAZE_HARD_SIDE
 from keras_trm.utils.puzzle_spec import PuzzleSpec
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "presets", "assets")
@@ -63,73 +64,45 @@ def _training(lr, emb_lr, wd, epochs, augmentation):
     )
 
 
+def _architecture(benchmark, side, L_cycles, mlp_t, pos_encodings, training, paper_result):
+    """One paper configuration: the paper backbone on a benchmark's puzzles, the paper solver, its training."""
+    return {
+        "backbone": dict(
+            PAPER_BACKBONE,
+            **_task(benchmark, side),
+            L_cycles=L_cycles,
+            mlp_t=mlp_t,
+            pos_encodings=pos_encodings,
+        ),
+        "solver": dict(PAPER_SOLVER),
+        "spec": (benchmark, side),
+        "training": dict(training),
+        "paper_result": paper_result,
+    }
+
+
+_SUDOKU_TRAINING = _training(1e-4, 1e-4, 1.0, 50000, "1000 per puzzle")
+_ARC_TRAINING = _training(1e-4, 1e-2, 0.1, 100000, "1000 variants per task")
+
 # Architecture presets: TRMBackbone / TRMPuzzleSolver arguments, the PuzzleSpec and the official training settings.
 ARCHITECTURES = {
-    "trm_sudoku_mlp": {
-        "backbone": dict(
-            PAPER_BACKBONE,
-            **_task("sudoku", 9),
-            L_cycles=6,
-            mlp_t=True,
-            pos_encodings="none",
-        ),
-        "solver": dict(PAPER_SOLVER),
-        "spec": ("sudoku", 9),
-        "training": _training(1e-4, 1e-4, 1.0, 50000, "1000 per puzzle"),
-        "paper_result": "Sudoku-Extreme test accuracy 87.4% (paper)",
-    },
-    "trm_sudoku_att": {
-        "backbone": dict(
-            PAPER_BACKBONE,
-            **_task("sudoku", 9),
-            L_cycles=6,
-            mlp_t=False,
-            pos_encodings="rope",
-        ),
-        "solver": dict(PAPER_SOLVER),
-        "spec": ("sudoku", 9),
-        "training": _training(1e-4, 1e-4, 1.0, 50000, "1000 per puzzle"),
-        "paper_result": "Sudoku-Extreme test accuracy 74.7% (paper)",
-    },
-    "trm_maze_hard": {
-        "backbone": dict(
-            PAPER_BACKBONE,
-            **_task("maze", 30),
-            L_cycles=4,
-            mlp_t=False,
-            pos_encodings="rope",
-        ),
-        "solver": dict(PAPER_SOLVER),
-        "spec": ("maze", 30),
-        "training": _training(1e-4, 1e-4, 1.0, 50000, "dihedral x8 (optional)"),
-        "paper_result": "Maze-Hard 30x30 test accuracy 85.3% (paper)",
-    },
-    "trm_arc_agi_1": {
-        "backbone": dict(
-            PAPER_BACKBONE,
-            **_task("arc-agi-1", 30),
-            L_cycles=4,
-            mlp_t=False,
-            pos_encodings="rope",
-        ),
-        "solver": dict(PAPER_SOLVER),
-        "spec": ("arc-agi-1", 30),
-        "training": _training(1e-4, 1e-2, 0.1, 100000, "1000 variants per task"),
-        "paper_result": "ARC-AGI-1 pass@2 44.6% (paper)",
-    },
-    "trm_arc_agi_2": {
-        "backbone": dict(
-            PAPER_BACKBONE,
-            **_task("arc-agi-2", 30),
-            L_cycles=4,
-            mlp_t=False,
-            pos_encodings="rope",
-        ),
-        "solver": dict(PAPER_SOLVER),
-        "spec": ("arc-agi-2", 30),
-        "training": _training(1e-4, 1e-2, 0.1, 100000, "1000 variants per task"),
-        "paper_result": "ARC-AGI-2 pass@2 7.8% (paper)",
-    },
+    "trm_sudoku_mlp": _architecture(
+        "sudoku", 9, 6, True, "none", _SUDOKU_TRAINING, "Sudoku-Extreme test accuracy 87.4% (paper)"
+    ),
+    "trm_sudoku_att": _architecture(
+        "sudoku", 9, 6, False, "rope", _SUDOKU_TRAINING, "Sudoku-Extreme test accuracy 74.7% (paper)"
+    ),
+    "trm_maze_hard": _architecture(
+        "maze",
+        MAZE_HARD_SIDE,
+        4,
+        False,
+        "rope",
+        _training(1e-4, 1e-4, 1.0, 50000, "dihedral x8 (optional)"),
+        "Maze-Hard 30x30 test accuracy 85.3% (paper)",
+    ),
+    "trm_arc_agi_1": _architecture("arc-agi-1", 30, 4, False, "rope", _ARC_TRAINING, "ARC-AGI-1 pass@2 44.6% (paper)"),
+    "trm_arc_agi_2": _architecture("arc-agi-2", 30, 4, False, "rope", _ARC_TRAINING, "ARC-AGI-2 pass@2 7.8% (paper)"),
 }
 
 _ARC_NOTE = (

@@ -41,6 +41,24 @@ def paper_settings(name):
 _PAPER = paper_settings(DEFAULT_ARCHITECTURE)
 
 
+# The model and optimisation of the recipes' `smoke` sizes: a few minutes on a 2-core CPU. Each recipe adds its data
+# settings, batch size and run length.
+SMOKE_SIZE = dict(
+    hidden_dim=64,
+    num_heads=4,
+    puzzle_emb_len=4,
+    H_cycles=2,
+    L_cycles=3,
+    halt_max_steps=4,
+    dtype="float32",
+    learning_rate=3e-3,
+    puzzle_emb_learning_rate=3e-3,
+    weight_decay=0.1,
+    puzzle_emb_weight_decay=0.1,
+    warmup_steps=50,
+    ema=False,
+)
+
 # The model and optimisation of the recipes' `tiny` sizes: the whole path (data, fit, evaluation, saving) in seconds,
 # for tests. Each recipe adds its data settings and batch size.
 TINY_SIZE = dict(

@@ -14,7 +14,7 @@ from typing import ClassVar, Optional
 
 from keras_trm.data import build_maze_dataset, make_maze_csvs
 from keras_trm.data.maze import MAZE_HARD_SIDE, MAZE_REPO
-from keras_trm.recipes.config import TINY_SIZE, TRMConfig, paper_settings
+from keras_trm.recipes.config import SMOKE_SIZE, TINY_SIZE, TRMConfig, paper_settings
 from keras_trm.recipes.evaluate import evaluate_grid_split
 from keras_trm.recipes.runner import recipe_main
 
@@ -77,25 +77,13 @@ class MazeConfig(TRMConfig):
             eval_max_examples=200,
         ),
         "smoke": dict(
+            SMOKE_SIZE,
             source="generate",
             grid=8,
             train_count=300,
             test_count=50,
             aug=True,
-            hidden_dim=64,
-            num_heads=4,
-            puzzle_emb_len=4,
-            H_cycles=2,
-            L_cycles=3,
-            halt_max_steps=4,
-            dtype="float32",
             global_batch_size=32,
-            learning_rate=3e-3,
-            puzzle_emb_learning_rate=3e-3,
-            weight_decay=0.1,
-            puzzle_emb_weight_decay=0.1,
-            warmup_steps=50,
-            ema=False,
             max_steps=500,
             eval_every_steps=100,
             eval_max_examples=50,

@@ -14,7 +14,7 @@ from typing import ClassVar, Optional
 
 from keras_trm.data import build_sudoku_dataset, make_sudoku_csvs
 from keras_trm.data.sudoku import SUDOKU_REPO
-from keras_trm.recipes.config import TINY_SIZE, TRMConfig, paper_settings
+from keras_trm.recipes.config import SMOKE_SIZE, TINY_SIZE, TRMConfig, paper_settings
 from keras_trm.recipes.evaluate import evaluate_grid_split
 from keras_trm.recipes.runner import recipe_main
 
@@ -88,26 +88,14 @@ class SudokuConfig(TRMConfig):
         ),
         # 4x4 generated puzzles: trains and evaluates in a few minutes on a 2-core CPU (the README's main command).
         "smoke": dict(
+            SMOKE_SIZE,
             source="generate",
             grid=4,
             train_count=400,
             test_count=200,
             num_aug=20,
-            hidden_dim=64,
-            num_heads=4,
-            puzzle_emb_len=4,
-            H_cycles=2,
-            L_cycles=3,
-            halt_max_steps=4,
-            dtype="float32",
             global_batch_size=64,
-            learning_rate=3e-3,
-            puzzle_emb_learning_rate=3e-3,
-            weight_decay=0.1,
-            puzzle_emb_weight_decay=0.1,
-            warmup_steps=50,
             lr_min_ratio=0.1,  # cosine decay to 10%: held-out 99.0% exact (constant rate: 78.0%, 93.5% at step 200)
-            ema=False,
             max_steps=300,
             eval_every_steps=100,
             eval_max_examples=200,
