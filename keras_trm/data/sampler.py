@@ -27,6 +27,12 @@ does.
 
 Eval mode serves every example of the split once, in order; the last batch is padded (weight 0).
 
+Data parallelism: with ``num_shards=N`` and ``shard_index=r`` (a training process's rank, or a replica), batch ``k``
+is rows ``[r * B / N, (r + 1) * B / N)`` of global batch ``k`` of ``batch_size`` B: the N shards together serve
+exactly the batches one unsharded sampler serves (the same stream for the seed, whatever N), every shard the same
+number of batches (eval mode pads the last global batch), so N ranks step together. ``batch_size`` is then the
+shard's rows per batch (what the model sees) and ``global_batch_size`` is B.
+
 Batches are int32 whatever dtype the build stores its tokens in (uint8 for a vocabulary of at most 256).
 
 Example:
@@ -149,11 +155,24 @@ class PuzzleBatches(keras.utils.PyDataset):
         steps_per_epoch: train-mode Keras epoch length (default: batches in pass 0).
         group_passes: group permutations per pass (official ``epochs_per_iter``).
         epoch: first Keras epoch (to resume a run).
+        num_shards: int. How many data-parallel shards split every global batch of `batch_size` rows (it must
+            divide `batch_size`). Defaults to 1.
+        shard_index: int. This shard, in [0, num_shards): its rows of each global batch. Defaults to 0.
         **kwargs: `keras.utils.PyDataset` options (workers, use_multiprocessing, max_queue_size).
     """
 
     def __init__(
-        self, dataset, batch_size, mode="train", seed=0, steps_per_epoch=None, group_passes=1, epoch=0, **kwargs
+        self,
+        dataset,
+        batch_size,
+        mode="train",
+        seed=0,
+        steps_per_epoch=None,
+        group_passes=1,
+        epoch=0,
+        num_shards=1,
+        shard_index=0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if isinstance(dataset, (tuple, list)):
@@ -162,8 +181,15 @@ class PuzzleBatches(keras.utils.PyDataset):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        num_shards, shard_index = int(num_shards), int(shard_index)
+        if num_shards < 1 or int(batch_size) % num_shards:
+            raise ValueError(f"num_shards must be >= 1 and divide batch_size {batch_size}, got {num_shards}")
+        if not 0 <= shard_index < num_shards:
+            raise ValueError(f"shard_index must be in [0, {num_shards}), got {shard_index}")
         self.dataset = dataset
-        self.batch_size = int(batch_size)
+        self.global_batch_size = int(batch_size)
+        self.num_shards, self.shard_index = num_shards, shard_index
+        self.batch_size = self.global_batch_size // num_shards  # rows of this shard's batches
         self.mode = mode
         self.seed = int(seed)
         self.group_passes = int(group_passes)
@@ -177,12 +203,12 @@ class PuzzleBatches(keras.utils.PyDataset):
             n0 = self._plan(0)[0].shape[0]
             if n0 == 0:
                 raise ValueError(
-                    f"train split {dataset.root!r} gives no full batch of {self.batch_size} in one pass "
+                    f"train split {dataset.root!r} gives no full batch of {self.global_batch_size} in one pass "
                     f"({dataset.num_groups} groups); lower batch_size or raise group_passes"
                 )
             self.steps_per_epoch = int(steps_per_epoch) if steps_per_epoch else n0
         else:
-            self.steps_per_epoch = -(-dataset.num_examples // self.batch_size)
+            self.steps_per_epoch = -(-dataset.num_examples // self.global_batch_size)
 
     # ---------------------------------------------------------------------------------------------- stream
     def _plan(self, p):
@@ -190,7 +216,11 @@ class PuzzleBatches(keras.utils.PyDataset):
             if p not in self._cache:
                 rng = np.random.Generator(np.random.Philox(self.seed + p))
                 plan = train_pass_plan(
-                    self.dataset.puzzle_indices, self.dataset.group_indices, self.batch_size, rng, self.group_passes
+                    self.dataset.puzzle_indices,
+                    self.dataset.group_indices,
+                    self.global_batch_size,
+                    rng,
+                    self.group_passes,
                 )
                 if len(self._cache) >= 4:
                     self._cache.pop(min(self._cache))
@@ -200,7 +230,7 @@ class PuzzleBatches(keras.utils.PyDataset):
             return self._cache[p]
 
     def stream_batch(self, k):
-        """Rows and puzzles of train-stream batch ``k``: two int64 (B,) arrays."""
+        """Rows and puzzles of global train-stream batch ``k``: two int64 (B,) arrays (B the global batch size)."""
         p, start = 0, 0
         while True:
             if p >= len(self._pass_batches):
@@ -242,14 +272,16 @@ class PuzzleBatches(keras.utils.PyDataset):
         if not 0 <= index < self.steps_per_epoch:
             raise IndexError(f"batch {index} outside [0, {self.steps_per_epoch})")
         ds, B = self.dataset, self.batch_size
+        first = self.shard_index * B  # this shard's first row of the global batch
         if self.mode == "train":
             rows, puzzles = self.stream_batch(self.epoch * self.steps_per_epoch + index)
+            rows, puzzles = rows[first : first + B], puzzles[first : first + B]
             with self._lock:
                 self._served.add(index)
             n = B
         else:
-            start = index * B
-            rows = np.arange(start, min(start + B, ds.num_examples))
+            start = index * self.global_batch_size + first
+            rows = np.arange(start, max(start, min(start + B, ds.num_examples)))
             puzzles = ds.example_puzzles(rows)
             n = rows.shape[0]
         inputs = np.zeros((B, ds.seq_len), np.int32)  # (B, L)

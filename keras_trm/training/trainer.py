@@ -12,6 +12,13 @@ One optimizer step is one supervision step (the paper's deep supervision):
    the weight gradients (the table first: the official trainer reads one step count for both).
 5. `logs = end_step(step, outputs, parts, loss)`: halting decisions, the new carry, the metrics.
 
+Data parallelism (one process per device on PyTorch, replicas of `tf.distribute.MirroredStrategy` on TensorFlow):
+each replica holds the carry of its rows (`carry_batch_size` is the replica's batch) and trains on its shard of the
+global batch. Between steps 3 and 4 `reduce_gradients` makes the weight gradients those of the global batch and
+`gather_puzzle_rows` gives sign-SGD the identifiers and row gradients of the whole global batch, so that every
+replica applies the same update to its copy of the table. With one replica these hooks return what they get. JAX
+needs none of them: `keras.distribution` shards one program over the devices (`keras_trm/distribution.py`).
+
 The solver implements the hooks (`begin_step`, `puzzle_vectors`, `step_forward`, `step_loss`, `end_step`,
 `new_puzzle_table`); a backend (`keras_trm/backend/*_trainer.py`) implements `loss_and_gradients` and, where its
 idiom differs from the stateful one here (JAX), `train_step`. `compute_gradients` is written once, here.
@@ -60,6 +67,30 @@ class SolverTrainer:
         """
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ data parallelism (one replica here)
+    def num_data_replicas(self):
+        """How many replicas train together, each on its `carry_batch_size` rows of the global batch (1 here)."""
+        return 1
+
+    def replica_rows(self, values):
+        """This replica's rows of a tensor of the global batch (N * carry_batch_size rows): all of them here.
+
+        For per-row random draws that must not depend on the number of replicas: draw for the global batch, keep
+        `replica_rows` of it.
+        """
+        return values
+
+    def reduce_gradients(self, grads):
+        """The weight gradients of the global batch from this replica's (its mean loss's): unchanged here."""
+        return grads
+
+    def gather_puzzle_rows(self, puzzle_identifiers, puzzle_vector_grads):
+        """(identifiers, row gradients) of the whole global batch, for the table's sign-SGD: this replica's here.
+
+        The gradients are those of the global batch's mean loss (a replica's divided by the number of replicas).
+        """
+        return puzzle_identifiers, puzzle_vector_grads
+
     # ------------------------------------------------------------------ shared
     def step_objective(self, step, puzzle_vectors):
         """What is differentiated: (loss of the step divided by the batch size, outputs, parts)."""
@@ -79,10 +110,12 @@ class SolverTrainer:
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         step, vectors = self.prepare_step(x, y, sample_weight)
         loss, outputs, parts, grads, vector_grads = self.loss_and_gradients(step, vectors)
+        grads = self.reduce_gradients(grads)
         with no_grad():
             table = self.backbone.puzzle_embedding_table
             if table is not None:  # first, as the official trainer does: it reads the step count before apply
-                table.assign(self.new_puzzle_table(table.value, step["puzzle_identifiers"], vector_grads))
+                ids, vector_grads = self.gather_puzzle_rows(step["puzzle_identifiers"], vector_grads)
+                table.assign(self.new_puzzle_table(table.value, ids, vector_grads))
             self.optimizer.apply(grads, self.trainable_variables)
             return self.end_step(step, outputs, parts, loss)
 

@@ -2,7 +2,8 @@
 
 On JAX the real test runs in a subprocess with 4 simulated CPU devices: a tiny solver trained on one device and
 data-parallel over 4 gives the same losses within rounding, with the carry sharded along the batch. On TensorFlow
-and PyTorch the tests check what each backend supports (default strategy training; clear NotImplementedErrors).
+and PyTorch the tests check the one-device defaults and the errors; their multi-device runs are in test_torch_ddp.py
+and test_tf_mirrored.py.
 """
 
 import json
@@ -80,13 +81,18 @@ def test_backend_support():
         with strategy.scope():
             losses = _tiny_fit()
         assert np.isfinite(losses).all()
-        with pytest.raises(NotImplementedError, match="carry"):
-            trm_distribution.tf_strategy(num_replicas=2)
+        with pytest.raises(ValueError, match="logical"):  # one CPU device here (test_tf_mirrored makes two)
+            trm_distribution.tf_strategy(num_replicas=64)
         with pytest.raises(NotImplementedError, match="JAX only"):
             trm_distribution.data_parallel()
     else:
-        with pytest.raises(NotImplementedError, match="PyTorch"):
+        with pytest.raises(NotImplementedError, match="torchrun"):
             trm_distribution.data_parallel()
+        assert (trm_distribution.initialize(), trm_distribution.rank(), trm_distribution.is_main_process()) == (
+            1,
+            0,
+            True,
+        )
         with pytest.raises(NotImplementedError):
             trm_distribution.tf_strategy()
         assert np.isfinite(_tiny_fit()).all()  # single-device torch training works
