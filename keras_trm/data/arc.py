@@ -304,39 +304,116 @@ def load_concept_arc(folder=None):
     return load_kaggle_combined(folder / "arc-agi_concept_challenges.json")
 
 
+def check_tasks_fit(tasks, canvas):
+    """Raise DataFormatError naming the first grid of ``tasks`` ({task_id: ARCTask}) larger than the canvas."""
+    for tid, task in tasks.items():
+        for split in ("train", "test"):
+            for i, pair in enumerate(getattr(task, split)):
+                for which, grid in zip(("input", "output"), pair):
+                    if grid.shape[0] > canvas or grid.shape[1] > canvas:
+                        raise DataFormatError(
+                            f"grid {grid.shape[0]}x{grid.shape[1]} does not fit the {canvas}x{canvas} canvas "
+                            "(a larger canvas, up to 30, holds it)",
+                            task=tid,
+                            field=f"{split}[{i}].{which}",
+                        )
+
+
+def load_tasks(source, solutions=None, need_outputs=True):
+    """A user's own ARC tasks -> {task_id: ARCTask}, whatever the layout.
+
+    Args:
+        source: str or Path. A folder of ``<task_id>.json`` files (one task each), a Kaggle ``*_challenges.json``
+            (its ``*_solutions.json`` beside it, or ``solutions``), one task file ``{"train": [...], "test": [...]}``
+            (its id: the file name) or one JSON object ``{task_id: task}`` with the test outputs inside.
+        solutions: str, Path or None. The Kaggle solutions file (default: the challenges name with "solutions").
+        need_outputs: bool. Test outputs are required (training data, scoring); False accepts tasks without them
+            (what `keras-trm adapt` faces: their test outputs are filled with the inputs and never used).
+            Defaults to True.
+
+    Raises:
+        DataFormatError: naming the file, task and field of the first problem.
+    """
+    source = Path(source)
+    if source.is_dir():
+        if need_outputs:
+            return load_task_folder(source)
+        files = sorted(source.glob("*.json"))
+        if not files:
+            raise DataFormatError("no *.json task files", file=source)
+        return {p.stem: _parse_lenient(_read_json(p), p.stem, p) for p in files}
+    if not source.is_file():
+        raise DataFormatError("no such task file or folder", file=source)
+    obj = _read_json(source)
+    if isinstance(obj, dict) and "train" in obj and "test" in obj:  # one task
+        return {source.stem: (parse_task if need_outputs else _parse_lenient)(obj, source.stem, file=source)}
+    if not isinstance(obj, dict) or not obj:
+        raise DataFormatError("expected a task, or an object mapping task ids to tasks", file=source)
+    guess = source.with_name(source.name.replace("challenges", "solutions"))
+    if solutions is not None or ("challenges" in source.name and guess.is_file()):
+        return load_kaggle_combined(source, solutions)
+    if need_outputs:
+        missing = next((t for t, task in obj.items() if isinstance(task, dict) and _lacks_outputs(task)), None)
+        if missing is not None and "challenges" in source.name:
+            raise DataFormatError(f"missing solutions file {guess.name} (test outputs are needed)", file=guess)
+        return {str(t): parse_task(task, t, file=source) for t, task in obj.items()}
+    return {str(t): _parse_lenient(task, t, source) for t, task in obj.items()}
+
+
+def _lacks_outputs(task):
+    return any(isinstance(p, dict) and "output" not in p for p in task.get("test", []) or [])
+
+
+def _parse_lenient(obj, task_id, file=None):
+    """`parse_task` for a task whose test outputs may be missing (each replaced by its input, never used)."""
+    if isinstance(obj, dict) and isinstance(obj.get("test"), list):
+        tests = [dict(p, output=p.get("output", p.get("input"))) if isinstance(p, dict) else p for p in obj["test"]]
+        obj = dict(obj, test=tests)
+    return parse_task(obj, task_id, file=file)
+
+
 # ----------------------------------------------------------------------------- tokens
-def grid_to_tokens(grid, row=0, col=0, out=None):
-    """Place a (H, W) colour grid on the 30x30 canvas at (row, col) -> uint8 (900,) tokens."""
+def canvas_side(seq_len):
+    """The side of the square canvas of ``seq_len`` tokens (900 -> 30); a ValueError when it is not square."""
+    side = int(round(int(seq_len) ** 0.5))
+    if side * side != int(seq_len) or not 1 <= side <= MAX_GRID:
+        raise ValueError(f"an ARC canvas is square, 1..{MAX_GRID} per side: {seq_len} tokens is not")
+    return side
+
+
+def grid_to_tokens(grid, row=0, col=0, out=None, canvas=MAX_GRID):
+    """Place a (H, W) colour grid on the ``canvas`` x ``canvas`` canvas (official: 30) at (row, col) -> uint8
+    (canvas * canvas,) tokens."""
     grid = np.asarray(grid)
     h, w = grid.shape
-    if row < 0 or col < 0 or row + h > MAX_GRID or col + w > MAX_GRID:
-        raise ValueError(f"grid {h}x{w} at ({row}, {col}) does not fit the {MAX_GRID}x{MAX_GRID} canvas")
-    canvas = np.zeros((MAX_GRID, MAX_GRID), np.uint8) if out is None else out.reshape(MAX_GRID, MAX_GRID)
-    canvas[row : row + h, col : col + w] = grid + COLOUR_OFFSET
-    if row + h < MAX_GRID:
-        canvas[row + h, col : col + w] = EOS_ID
-    if col + w < MAX_GRID:
-        canvas[row : row + h, col + w] = EOS_ID
-    return canvas.reshape(SEQ_LEN)
+    if row < 0 or col < 0 or row + h > canvas or col + w > canvas:
+        raise ValueError(f"grid {h}x{w} at ({row}, {col}) does not fit the {canvas}x{canvas} canvas")
+    board = np.zeros((canvas, canvas), np.uint8) if out is None else out.reshape(canvas, canvas)
+    board[row : row + h, col : col + w] = grid + COLOUR_OFFSET
+    if row + h < canvas:
+        board[row + h, col : col + w] = EOS_ID
+    if col + w < canvas:
+        board[row : row + h, col + w] = EOS_ID
+    return board.reshape(canvas * canvas)
 
 
-def pairs_to_tokens(pairs, rng=None, keep_index=None):
-    """Tokenise (input, output) pairs -> (inputs, labels), each uint8 (n, 900).
+def pairs_to_tokens(pairs, rng=None, keep_index=None, canvas=MAX_GRID):
+    """Tokenise (input, output) pairs -> (inputs, labels), each uint8 (n, canvas * canvas) (official: 900).
 
     With ``rng`` (numpy's legacy ``RandomState``, as the official builder, or a ``Generator``) every pair except
     ``keep_index`` gets one random translation shared by its input and output, drawn row then column (official:
     offsets uniform in [0, 30 - max(h_in, h_out)] and likewise for columns).
     """
     n = len(pairs)
-    inputs = np.zeros((n, SEQ_LEN), np.uint8)
-    labels = np.zeros((n, SEQ_LEN), np.uint8)
+    inputs = np.zeros((n, canvas * canvas), np.uint8)
+    labels = np.zeros((n, canvas * canvas), np.uint8)
     for k, (inp, out) in enumerate(pairs):
         r = c = 0
         if rng is not None and k != keep_index:
-            r = _randint(rng, MAX_GRID - max(inp.shape[0], out.shape[0]) + 1)
-            c = _randint(rng, MAX_GRID - max(inp.shape[1], out.shape[1]) + 1)
-        grid_to_tokens(inp, r, c, out=inputs[k])
-        grid_to_tokens(out, r, c, out=labels[k])
+            r = _randint(rng, canvas - max(inp.shape[0], out.shape[0]) + 1)
+            c = _randint(rng, canvas - max(inp.shape[1], out.shape[1]) + 1)
+        grid_to_tokens(inp, r, c, out=inputs[k], canvas=canvas)
+        grid_to_tokens(out, r, c, out=labels[k], canvas=canvas)
     return inputs, labels
 
 
@@ -351,15 +428,18 @@ def _randint(rng, high):
 def crop_tokens(tokens):
     """Official crop: the largest top-left rectangle of colour tokens (2..11) -> int64 (h, w) colours.
 
+    ``tokens``: one canvas, (side * side,) or (side, side) (official: 900; a smaller square canvas likewise).
     Scans rows from the top; each row can only shorten the usable width (first non-colour token).
     An all-PAD/EOS prediction gives an empty (0, 0) grid.
     """
-    grid = np.asarray(tokens).reshape(MAX_GRID, MAX_GRID).astype(np.int64)
+    tokens = np.asarray(tokens)
+    side = tokens.shape[0] if tokens.ndim == 2 else canvas_side(tokens.size)
+    grid = tokens.reshape(side, side).astype(np.int64)
     is_colour = (grid >= COLOUR_OFFSET) & (grid <= COLOUR_OFFSET + 9)
-    # width of the colour run starting at column 0, per row: (30,)
-    run = np.where(is_colour.all(axis=1), MAX_GRID, np.argmin(is_colour, axis=1))
+    # width of the colour run starting at column 0, per row: (side,)
+    run = np.where(is_colour.all(axis=1), side, np.argmin(is_colour, axis=1))
     widths = np.minimum.accumulate(run)  # usable width with rows 0..r
-    areas = widths * np.arange(1, MAX_GRID + 1)
+    areas = widths * np.arange(1, side + 1)
     best = int(np.argmax(areas))  # first maximum, as the official scan
     if areas[best] == 0:
         return np.zeros((0, 0), np.int64)
@@ -509,9 +589,14 @@ def build_arc_dataset_from_tasks(
     overwrite=False,
     settings=None,
     source_order=None,
+    canvas=MAX_GRID,
 ):
     """Build an ARC dataset from ``{source name: {task_id: ARCTask}}`` dicts as the official builder does (streams
     to disk with bounded memory). Returns the dataset root.
+
+    ``canvas``: int, the side of the square canvas (default 30, the official; seq_len canvas * canvas). A smaller
+    canvas (e.g. 10 for the grids of `keras_trm.data.arc_families`) makes a much smaller model input; every grid
+    must fit it (a DataFormatError names the first that does not).
 
     ``train_sources``: all their pairs (in each task's key order) are training data. ``eval_sources`` (the
     official test set): demonstrations are training data, test pairs form the test split. ``source_order``: the
@@ -540,6 +625,10 @@ def build_arc_dataset_from_tasks(
             seen[tid] = name
     if not any(named[n][1] and named[n][0] for n in order):
         raise ValueError("no evaluation tasks: the test split would be empty")
+    canvas = int(canvas)
+    canvas_side(canvas * canvas)
+    for name in order:
+        check_tasks_fit(named[name][0], canvas)
 
     # pass 1 (official load_puzzles_arcagi): shuffle each source, draw the variants; keeps 11 bytes per puzzle
     rng = np.random.RandomState(seed)
@@ -559,14 +648,14 @@ def build_arc_dataset_from_tasks(
     train_only = sorted(t for n in order if not named[n][1] for t in named[n][0])
     meta = {
         "benchmark": benchmark,
-        "seq_len": SEQ_LEN,
+        "seq_len": canvas * canvas,
         "vocab_size": VOCAB_SIZE,
-        "grid_shape": [MAX_GRID, MAX_GRID],
+        "grid_shape": [canvas, canvas],
         "vocabulary": VOCABULARY,
         "seed": seed,
         "builder": {
             "name": "keras_trm.data.arc.build_arc_dataset",
-            "settings": dict(settings or {}, num_variants=num_variants, seed=seed, source_order=order),
+            "settings": dict(settings or {}, num_variants=num_variants, seed=seed, source_order=order, canvas=canvas),
         },
         "arc": {
             "training_sources": [n for n in order if not named[n][1]]
@@ -591,7 +680,7 @@ def build_arc_dataset_from_tasks(
                 for t, *m in table.tolist():
                     vp = variant_pairs(pairs, t, np.array(m))
                     keep = _randint(rng, len(vp))
-                    x, y = pairs_to_tokens(vp, rng if split == "train" else None, keep)
+                    x, y = pairs_to_tokens(vp, rng if split == "train" else None, keep, canvas=canvas)
                     xs.append(x)
                     ys.append(y)
                 w.add_group_arrays(
@@ -605,6 +694,53 @@ def build_arc_dataset_from_tasks(
             bar.close()
             w.end_split({"arc": {"tasks": tasks_json}} if split == "test" else None)
     return Path(output_dir)
+
+
+def build_user_arc_dataset(
+    output_dir,
+    tasks,
+    train_tasks=None,
+    num_variants=8,
+    seed=0,
+    canvas=MAX_GRID,
+    progress=True,
+    overwrite=False,
+):
+    """A dataset of a user's own ARC tasks (``keras-trm build-data arc OUT --tasks DIR_OR_FILE``).
+
+    As the official build treats its evaluation tasks: every task of ``tasks`` trains on its demonstration pairs,
+    and its test pairs form the test split (scored by voting, never trained on). ``train_tasks`` are trained on
+    whole (demonstrations and test pairs). Each task in up to ``num_variants`` augmented variants.
+
+    Args:
+        output_dir: str or Path. The dataset folder (written complete, or not at all).
+        tasks: str, Path or dict. The tasks to evaluate: what `load_tasks` reads, or {task_id: ARCTask}.
+        train_tasks: str, Path, dict or None. More tasks, all pairs training data (default None: none).
+        num_variants: int. Augmented variants per task besides the identity (default 8).
+        seed: int. The build's seed (default 0).
+        canvas: int. Side of the square canvas, up to 30 (default 30, the official).
+        progress: bool. Progress bars (default True).
+        overwrite: bool. Replace an existing dataset (default False).
+
+    Returns:
+        Path: the dataset root.
+    """
+    evaluated = tasks if isinstance(tasks, dict) else load_tasks(tasks)
+    trained = {} if train_tasks is None else train_tasks if isinstance(train_tasks, dict) else load_tasks(train_tasks)
+    source = str(tasks) if not isinstance(tasks, dict) else "user tasks"
+    train_sources = {f"{train_tasks} (all pairs)": trained} if trained else {}
+    return build_arc_dataset_from_tasks(
+        output_dir,
+        train_sources,
+        {source: evaluated},
+        benchmark="custom",
+        num_variants=num_variants,
+        seed=seed,
+        progress=progress,
+        overwrite=overwrite,
+        settings={"tasks": source, "train_tasks": None if train_tasks is None else str(train_tasks)},
+        canvas=canvas,
+    )
 
 
 def _progress(total, desc, enabled):

@@ -28,6 +28,7 @@ Example (a one-task table; the "model" answers every variant with the true outpu
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,8 @@ class ARCEvaluator:
     Args:
         identifier_names: list, index = puzzle identifier, value "<task_id>|<variant>" (0 is the blank).
         transforms: {identifier: (tid, colour map (10,))} for every identifier that may be predicted.
-        tasks: {task_id: {"test": [{"input": grid, "output": grid}, ...]}}: the tasks scored.
+        tasks: {task_id: {"test": [{"input": grid, "output": grid}, ...]}}: the tasks scored (a test pair without
+            "output", as in a Kaggle challenges file, is voted on and submitted but not scored).
         pass_ks: the K of pass@K.  submission_k: attempts per test input in the submission.
         voting: "aggregated" (default, the official behaviour: the votes of every evaluation since `reset()` add
             up) or "per_evaluation" (`begin_evaluation()` drops the votes of the earlier evaluations).
@@ -82,7 +84,9 @@ class ARCEvaluator:
             pairs = [
                 (
                     arc_data.validate_grid(p["input"], task=task_id, field=f"test[{i}].input"),
-                    arc_data.validate_grid(p["output"], task=task_id, field=f"test[{i}].output"),
+                    arc_data.validate_grid(p["output"], task=task_id, field=f"test[{i}].output")
+                    if p.get("output") is not None
+                    else None,
                 )
                 for i, p in enumerate(task["test"])
             ]
@@ -138,8 +142,9 @@ class ARCEvaluator:
 
     # ------------------------------------------------------------------ accumulation
     def update(self, preds, halt_logits, puzzle_identifiers, inputs):
-        """Add a batch: preds int (B, 900) tokens (or (B, 900, V) logits), halt_logits (B,),
-        puzzle_identifiers (B,), inputs (B, 900). Rows with identifier 0 (padding) are skipped."""
+        """Add a batch: preds int (B, L) tokens (or (B, L, V) logits), halt_logits (B,),
+        puzzle_identifiers (B,), inputs (B, L), L = 900 on the official canvas (a smaller square canvas: its side
+        squared). Rows with identifier 0 (padding) are skipped."""
         preds = _to_numpy(preds)
         if preds.ndim == 3:
             preds = preds.argmax(-1)
@@ -147,11 +152,13 @@ class ARCEvaluator:
         ids = _to_numpy(puzzle_identifiers).astype(np.int64).reshape(-1)
         inputs = _to_numpy(inputs)
         n = len(ids)
-        if preds.shape != (n, arc_data.SEQ_LEN) or inputs.shape != (n, arc_data.SEQ_LEN) or halt.shape != (n,):
+        length = inputs.shape[-1] if inputs.ndim == 2 else arc_data.SEQ_LEN
+        if preds.shape != (n, length) or inputs.shape != (n, length) or halt.shape != (n,):
             raise ValueError(
-                f"expected preds and inputs (B, {arc_data.SEQ_LEN}) and halt_logits (B,) for "
+                f"expected preds and inputs (B, L) and halt_logits (B,) for "
                 f"B={n} identifiers; got {preds.shape}, {inputs.shape}, {halt.shape}"
             )
+        arc_data.canvas_side(length)
         prob = 1.0 / (1.0 + np.exp(-halt))
         if not self._open:  # votes without begin_evaluation(): one evaluation (a plain, one-off use)
             self.begin_evaluation()
@@ -188,18 +195,20 @@ class ARCEvaluator:
         return [(self._grids[k], c, q) for k, c, q in stats]
 
     def result(self):
-        """{"pass@K": fraction} averaged over tasks (each task: mean over its test inputs)."""
-        if not self.tasks:
-            raise ValueError("no tasks to evaluate")
+        """{"pass@K": fraction} averaged over tasks (each task: mean over its test inputs with a known output)."""
+        scored = {t: [(x, y) for x, y in pairs if y is not None] for t, pairs in self.tasks.items()}
+        scored = {t: pairs for t, pairs in scored.items() if pairs}
+        if not scored:
+            raise ValueError("no tasks to evaluate (no test outputs are known)")
         totals = np.zeros(len(self.pass_ks))
-        for task_id, pairs in self.tasks.items():
+        for task_id, pairs in scored.items():
             solved = np.zeros(len(self.pass_ks))
             for x, y in pairs:
                 keys = [arc_data.grid_key(g) for g, _, _ in self.ranked_answers(task_id, x)]
                 rank = keys.index(arc_data.grid_key(y)) if arc_data.grid_key(y) in keys else None
                 solved += [rank is not None and rank < k for k in self.pass_ks]
             totals += solved / len(pairs)
-        return {f"pass@{k}": float(v) for k, v in zip(self.pass_ks, totals / len(self.tasks))}
+        return {f"pass@{k}": float(v) for k, v in zip(self.pass_ks, totals / len(scored))}
 
     def submission(self):
         """Kaggle format {task_id: [{"attempt_1": grid, "attempt_2": grid}, ...]} (one per test input).
@@ -223,6 +232,8 @@ class ARCEvaluator:
         if path.is_dir():
             path = path / "submission.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w") as f:
+        tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: never a half-written file
+        with open(tmp, "w") as f:
             json.dump(self.submission(), f)
+        os.replace(tmp, path)
         return path
