@@ -16,7 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_trm.adaptation.adapt import adapt, solver_spec
+from keras_trm.adaptation.submission import predict_tasks
 from keras_trm.data import arc as arc_data
+from keras_trm.models import TRMPuzzleSolver
 
 
 def add_parser(subparsers):
@@ -54,10 +57,6 @@ def add_parser(subparsers):
 
 def run(args):
     """Run ``keras-trm adapt`` from parsed `args` -> the summary dict (also OUT/adaptation.json)."""
-    from keras_trm.adaptation.adapt import adapt
-    from keras_trm.adaptation.submission import predict_tasks
-    from keras_trm.models import TRMPuzzleSolver
-
     tasks = arc_data.load_tasks(args.challenges, need_outputs=False)
     if args.max_minutes is not None and args.max_minutes < 0:
         raise ValueError(f"--max-minutes must be >= 0, got {args.max_minutes}")
@@ -131,9 +130,6 @@ def solve_task_file(solver, path, task_id=None, variants=8, seed=0, batch_size=6
         "attempts" (two grids), "votes", "confidence" (mean sigmoid(halt) of each attempt's votes), "variants" (votes
         cast), "expected" (grid or None) and "correct" ([bool, bool] or None).
     """
-    from keras_trm.adaptation.adapt import solver_spec
-    from keras_trm.adaptation.submission import predict_tasks
-
     if isinstance(path, dict):
         tid = task_id or "task"
         obj = path
