@@ -91,6 +91,10 @@ class SolverTrainer:
         """
         return puzzle_identifiers, puzzle_vector_grads
 
+    def assign_puzzle_table(self, table, value):
+        """Writes the new puzzle-embedding table (every replica computed the same one)."""
+        table.assign(value)
+
     # ------------------------------------------------------------------ shared
     def step_objective(self, step, puzzle_vectors):
         """What is differentiated: (loss of the step divided by the batch size, outputs, parts)."""
@@ -115,7 +119,7 @@ class SolverTrainer:
             table = self.backbone.puzzle_embedding_table
             if table is not None:  # first, as the official trainer does: it reads the step count before apply
                 ids, vector_grads = self.gather_puzzle_rows(step["puzzle_identifiers"], vector_grads)
-                table.assign(self.new_puzzle_table(table.value, ids, vector_grads))
+                self.assign_puzzle_table(table, self.new_puzzle_table(table.value, ids, vector_grads))
             self.optimizer.apply(grads, self.trainable_variables)
             return self.end_step(step, outputs, parts, loss)
 
