@@ -630,3 +630,56 @@ def test_cli_builds_the_official_build(official_build, tmp_path):
     for split in ("train", "test"):
         for name in ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices"):
             assert (out / split / f"{name}.npy").read_bytes() == (official_build / split / f"{name}.npy").read_bytes()
+
+
+# ----------------------------------------------------------------------------- a smaller canvas, your own tasks
+def test_small_canvas_tokens_round_trip():
+    from keras_trm.data import arc as arc_mod
+
+    grid = np.array([[3, 0, 1], [1, 2, 9]], np.uint8)
+    tokens = arc_mod.grid_to_tokens(grid, 1, 0, canvas=4)
+    assert tokens.shape == (16,)
+    assert tokens.reshape(4, 4).tolist() == [[0, 0, 0, 0], [5, 2, 3, 1], [3, 4, 11, 1], [1, 1, 1, 0]]
+    assert arc_mod.crop_tokens(arc_mod.grid_to_tokens(grid, canvas=4)).tolist() == grid.tolist()
+    with pytest.raises(ValueError, match="does not fit the 4x4 canvas"):
+        arc_mod.grid_to_tokens(np.zeros((5, 1), np.uint8), canvas=4)
+    with pytest.raises(ValueError, match="square"):
+        arc_mod.canvas_side(15)
+
+
+def test_user_tasks_build_on_a_small_canvas(tmp_path):
+    import json as _json
+
+    from keras_trm.data import arc as arc_mod
+    from keras_trm.data import arc_families
+
+    tasks = arc_families.generate_tasks(["flip_vertical"], 2, seed=0, max_size=3)
+    folder = arc_families.write_task_folder(tasks, tmp_path / "mine")
+    root = arc_mod.build_user_arc_dataset(tmp_path / "data", folder, num_variants=1, canvas=4, progress=False)
+    meta = _json.loads((root / "metadata.json").read_text())
+    assert meta["seq_len"] == 16 and meta["grid_shape"] == [4, 4] and meta["benchmark"] == "custom"
+    table = arc_mod.load_variant_table(root, "test")
+    assert sorted(table["tasks"]) == sorted(tasks)
+    big = arc_families.generate_tasks(["flip_vertical"], 1, seed=0, min_size=5, max_size=5)
+    with pytest.raises(DataFormatError, match="does not fit the 4x4 canvas"):
+        arc_mod.build_user_arc_dataset(tmp_path / "big", big, canvas=4, progress=False)
+    assert not (tmp_path / "big").exists()
+
+
+def test_load_tasks_layouts_and_errors(tmp_path):
+    import json as _json
+
+    from keras_trm.data import arc as arc_mod
+
+    task = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3]], "output": [[4]]}]}
+    (tmp_path / "one.json").write_text(_json.dumps(task))
+    assert list(arc_mod.load_tasks(tmp_path / "one.json")) == ["one"]
+    (tmp_path / "many.json").write_text(_json.dumps({"a": task, "b": task}))
+    assert list(arc_mod.load_tasks(tmp_path / "many.json")) == ["a", "b"]
+    no_out = {"train": task["train"], "test": [{"input": [[3]]}]}
+    (tmp_path / "blind.json").write_text(_json.dumps(no_out))
+    with pytest.raises(DataFormatError, match="no 'output'"):
+        arc_mod.load_tasks(tmp_path / "blind.json")
+    assert arc_mod.load_tasks(tmp_path / "blind.json", need_outputs=False)["blind"].test[0][0].tolist() == [[3]]
+    with pytest.raises(DataFormatError, match="no such task file or folder"):
+        arc_mod.load_tasks(tmp_path / "nothing")
