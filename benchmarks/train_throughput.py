@@ -20,6 +20,15 @@ The L=900 configurations (Maze, ARC) are very slow on a CPU: run them with a sma
     python benchmarks/train_throughput.py --configs sudoku_att --batch 32 --steps 3
     python benchmarks/train_throughput.py --configs maze arc --batch 2 --steps 2 --infer-batch 1 --infer-steps 2
 
+Scaling mode (`--processes 1 2 4`): training examples/s of the global batch `--batch` for each device count, per
+backend, the way each backend scales out: PyTorch on N processes (torch.distributed: gloo on CPUs, NCCL on GPUs,
+each rank its shard of the batch, as under torchrun), TensorFlow with MirroredStrategy over N devices (N logical
+CPU devices here, else the GPUs) and JAX with `keras_trm.distribution.data_parallel(N)` (N simulated host devices
+on CPUs, else the accelerators). `--small` shrinks the model for CPUs (D 64, 2 heads, 1 x 2 cycles, P 4):
+
+    python benchmarks/train_throughput.py --processes 1 2 --small --configs sudoku_att --batch 16 --steps 4
+    python benchmarks/train_throughput.py --processes 1 2 4 8 --configs sudoku_att --batch 768   # the paper's size
+
 Untrained weights never halt (the halting head starts at bias -5), so inference with halting here measures the
 cost of the halting loop, not its savings; `benchmarks/eval_halting.py` measures those on a trained model.
 """
@@ -50,6 +59,9 @@ CONFIGS = {
         num_puzzle_identifiers=1000,
     ),
 }
+
+
+SMALL = dict(hidden_dim=64, num_heads=2, num_layers=2, H_cycles=1, expansion=4.0, puzzle_emb_len=4)
 
 
 def _round256(x):
@@ -293,6 +305,155 @@ def run_all(args):
     return results
 
 
+def scale_worker(args):
+    """One process of the scaling mode: `--replicas` devices (TensorFlow, JAX) or one torchrun rank (PyTorch); the
+    process that reports (rank 0) prints one RESULT line."""
+    backend = os.environ.get("KERAS_BACKEND", "jax")
+    replicas = args.replicas
+    if backend == "tensorflow" and replicas > 1:
+        import tensorflow as tf  # logical CPU devices must exist before TensorFlow starts
+
+        if not tf.config.list_physical_devices("GPU"):
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    import contextlib
+
+    import keras
+    import numpy as np
+
+    from keras_trm import distribution
+    from keras_trm.models import TRMBackbone, TRMPuzzleSolver
+
+    ranks = distribution.initialize()  # torchrun's ranks on PyTorch; 1 elsewhere
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks) if not args.threads else args.threads)
+    scope = contextlib.nullcontext()
+    if backend == "jax" and replicas > 1:
+        keras.distribution.set_distribution(distribution.data_parallel(replicas))
+    elif backend == "tensorflow" and replicas > 1:
+        scope = distribution.tf_strategy(replicas).scope()
+    cfg = CONFIGS[args.configs[0]]
+    common = dict(SMALL, L_cycles=2) if args.small else dict(COMMON)
+    local = args.batch // ranks  # rows of each optimizer step in this process (the global batch on one process)
+    rng = np.random.default_rng(distribution.rank())
+    V, L = cfg["vocabulary_size"], cfg["sequence_length"]
+    n = local * args.steps
+    x = {
+        "inputs": rng.integers(1, V, (n, L)).astype("int32"),
+        "puzzle_identifiers": rng.integers(0, cfg.get("num_puzzle_identifiers", 1), (n,)).astype("int32"),
+    }
+    y = rng.integers(1, V, (n, L)).astype("int32")
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            float(logs["loss"])  # waits for the step (on PyTorch ranks: after the step's all-reduce)
+            times.append(time.perf_counter() - self.t)
+
+    with scope:
+        keras.utils.set_random_seed(0)
+        backbone = TRMBackbone(**{**cfg, **common}, dtype=args.dtype)
+        solver = TRMPuzzleSolver(backbone, halt_max_steps=16, seed=0)
+        solver.compile(learning_rate=1e-4, warmup_steps=2000)
+        solver.fit(x, y, batch_size=local, epochs=1, shuffle=False, verbose=0, callbacks=[Timer()])
+    steady = float(np.median(times[1:])) if len(times) > 1 else times[0]
+    if distribution.is_main_process():
+        result = {
+            "backend": backend,
+            "config": args.configs[0] + ("_small" if args.small else ""),
+            "dtype": args.dtype,
+            "devices": max(ranks, replicas),
+            "how": "torch.distributed ranks"
+            if ranks > 1
+            else (
+                "one process"
+                if replicas == 1
+                else "one process, " + ("MirroredStrategy" if backend == "tensorflow" else "keras.distribution")
+            ),
+            "global_batch": args.batch,
+            "steps": len(times),
+            "step_times_s": times,
+            "steady_step_s": steady,
+            "examples_per_s": args.batch / steady,
+            "compile_s": times[0] - steady,
+            "load_average": os.getloadavg()[0],
+        }
+        print("RESULT " + json.dumps(result), flush=True)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_scale(args):
+    """Scaling mode: each backend on each of `--processes` device counts; a table of examples/s."""
+    results = []
+    for backend in args.backends:
+        for count in args.processes:
+            if args.batch % count:
+                print(f"== skip {count} devices: the batch {args.batch} does not split evenly")
+                continue
+            base = [sys.executable, __file__, "--scale-worker", "--configs", args.configs[0], "--batch",
+                    str(args.batch), "--steps", str(args.steps), "--dtype", args.dtype, "--threads",
+                    str(args.threads)] + (["--small"] if args.small else [])  # fmt: skip
+            env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(ROOT))
+            ranks = count if backend == "torch" else 1
+            if backend == "jax" and count > 1:
+                env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}"
+            env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE=str(ranks))
+            print(f"== {backend} on {count} device(s) ...", flush=True)
+            procs = []
+            for rank in range(ranks):
+                cmd = base + ["--replicas", str(1 if backend == "torch" else count)]
+                rank_env = dict(env, RANK=str(rank), LOCAL_RANK=str(rank))
+                procs.append(subprocess.Popen(cmd, env=rank_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              text=True))  # fmt: skip
+            outputs = [p.communicate() for p in procs]
+            lines = [ln for ln in outputs[0][0].splitlines() if ln.startswith("RESULT ")]
+            if any(p.returncode for p in procs) or not lines:
+                err = next((e for p, (_, e) in zip(procs, outputs) if p.returncode), outputs[0][1])
+                print(err[-3000:])
+                results.append({"backend": backend, "devices": count, "error": err[-300:]})
+                continue
+            result = json.loads(lines[-1][len("RESULT ") :])
+            print(f"   {result['examples_per_s']:.1f} ex/s, step {result['steady_step_s']:.3f} s", flush=True)
+            results.append(result)
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"train_scaling_{args.tag}.json"
+    meta = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "note": args.note}
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    print(f"wrote {path}")
+    return results
+
+
+def scale_table(results):
+    """One row per (backend, device count): examples/s of the global batch and the speed-up over one device."""
+    head = "| backend | devices | how | global batch | step s | train ex/s | vs 1 device |\n"
+    head += "|---|---|---|---|---|---|---|\n"
+    one = {r["backend"]: r["examples_per_s"] for r in results if r.get("devices") == 1 and "error" not in r}
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append(f"| {r['backend']} | {r['devices']} | failed: {r['error'][-80:]!r} |||||")
+            continue
+        ratio = f"{r['examples_per_s'] / one[r['backend']]:.2f}x" if r["backend"] in one else ""
+        rows.append(
+            f"| {r['backend']} | {r['devices']} | {r['how']} | {r['global_batch']} | {r['steady_step_s']:.3f} | "
+            f"{r['examples_per_s']:.1f} | {ratio} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
 def markdown_table(results):
     """One row per (config, backend) result."""
     head = (
@@ -329,8 +490,22 @@ def main():
     parser.add_argument("--tag", default="cpu")
     parser.add_argument("--note", default="")
     parser.add_argument("--table", nargs="+", metavar="JSON", help="only print the table of these result files")
+    parser.add_argument(
+        "--processes", nargs="+", type=int, metavar="N", help="scaling mode: train on each number of devices"
+    )
+    parser.add_argument("--small", action="store_true", help="scaling mode: a small model (D 64) for CPUs")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--scale-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--replicas", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scale_worker:
+        scale_worker(args)
+        return
+    if args.processes:
+        if args.tag == "cpu":
+            args.tag = "cpu_small" if args.small else "cpu"
+        print(scale_table(run_scale(args)))
+        return
     if args.table:
         print(markdown_table([r for path in args.table for r in json.loads(pathlib.Path(path).read_text())["results"]]))
         return

@@ -5,7 +5,8 @@ replica on the replica's rows of each global batch. The carry is then created pe
 of the replica's rows, written and read by its replica only; read across replicas it is the first replica's), the
 step sees `carry_batch_size` rows (the replica's), the weight gradients are those of the global batch once Keras's
 optimizer sums the replicas', the puzzle identifiers and row gradients are gathered from every replica for the
-table's sign-SGD, and the metrics are summed over the replicas before they are read.
+table's sign-SGD, and the metrics are summed over the replicas before they are read. Replicas on logical CPU devices
+train without XLA (XLA cannot reach a variable of another logical CPU device).
 """
 
 import keras
@@ -77,6 +78,15 @@ class TensorFlowSolverTrainer(SolverTrainer):
     @carry_batch_size.setter
     def carry_batch_size(self, rows):
         self.__dict__["_global_carry_rows"] = rows
+
+    def make_train_function(self, force=False):
+        """As Keras's; replicas on logical CPU devices train without XLA (XLA cannot place their variables)."""
+        strategy = self.distribute_strategy
+        if self.num_data_replicas() > 1 and self.jit_compile:
+            devices = getattr(strategy.extended, "worker_devices", ())
+            if devices and all("CPU" in d.upper() for d in devices):
+                self.jit_compile = False
+        return super().make_train_function(force=force)
 
     def replica_rows(self, values):
         ctx = _replica_context()

@@ -30,4 +30,5 @@ def test_two_replicas_match_one_device(tmp_path):
     np.testing.assert_allclose(r["multi_weights"], r["single_weights"], rtol=1e-5, atol=1e-6)
     # the replicas' carries, concatenated, are the one device's carry (each replica held its own 4 rows)
     assert r["multi_z_H_rows"].tolist() == [4, 4]
+    assert r["multi_jit_compile"].tolist() == [True, False]  # XLA asked for; logical CPU replicas run without it
     np.testing.assert_allclose(r["multi_z_H"], r["single_z_H"], rtol=1e-4, atol=1e-5)

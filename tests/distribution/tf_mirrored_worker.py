@@ -55,15 +55,15 @@ def train(x, y):
         puzzle_emb_len=2,
     )
     solver = TRMPuzzleSolver(backbone, halt_max_steps=2, halt_exploration_prob=0.0, seed=3)
-    solver.compile(
-        learning_rate=3e-3, warmup_steps=1, weight_decay=0.1, puzzle_emb_learning_rate=1e-2, jit_compile=False
-    )
+    solver.compile(learning_rate=3e-3, warmup_steps=1, weight_decay=0.1, puzzle_emb_learning_rate=1e-2)
+    asked_jit = bool(solver.jit_compile)  # compile's default on TensorFlow: XLA
     logs = StepLogs()
     solver.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[logs])
     z_H = solver.carry["z_H"].value
     strategy = tf.distribute.get_strategy()
     local = tf.distribute.get_strategy().experimental_local_results(z_H)
     return {
+        "jit_compile": np.asarray([asked_jit, bool(solver.jit_compile)]),
         "z_H_rows": np.asarray([int(r.shape[0]) for r in local]),
         "logs": np.asarray(logs.rows),
         "weights": np.concatenate([w.ravel() for w in backbone.get_weights()]),
