@@ -49,11 +49,12 @@ class TRMAttention(keras.layers.Layer):
     def call(self, x, rotary=None):
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
         qkv = ops.reshape(self.qkv(x), (batch, seq, 3 * self.num_heads, self.head_dim))  # (B, S, 3H, Dh)
-        q = qkv[:, :, : self.num_heads]
-        k = qkv[:, :, self.num_heads : 2 * self.num_heads]
-        v = qkv[:, :, 2 * self.num_heads :]
+        # Splits, not slices (on PyTorch a slice's gradient fills a zero tensor of the whole input), and RoPE
+        # rotates queries and keys in one call (half the elementwise passes).
+        qk, v = ops.split(qkv, [2 * self.num_heads], axis=2)  # (B, S, 2H, Dh), (B, S, H, Dh)
         if rotary is not None:
-            q, k = rotary(q), rotary(k)
+            qk = rotary(qk)
+        q, k = ops.split(qk, 2, axis=2)
         y = ops.dot_product_attention(q, k, v)  # (B, S, H, Dh)
         return self.out(ops.reshape(y, (batch, seq, self.hidden_dim)))
 

@@ -40,7 +40,10 @@ class RotaryEmbedding(keras.layers.Layer):
         angles = np.concatenate([freqs, freqs], axis=-1)  # (S, head_dim)
         # (S, 1, head_dim): broadcast over batch and heads.
         self._cos = np.cos(angles)[:, None, :].astype("float32")
-        self._sin = np.sin(angles)[:, None, :].astype("float32")
+        # sin with the sign of "rotate half" folded in: rotate_half(x) * sin = [x2 | x1] * [-sin | sin]
+        sin = np.sin(angles)
+        sin[:, : head_dim // 2] *= -1.0
+        self._signed_sin = sin[:, None, :].astype("float32")
         self.built = True  # no weights
 
     def call(self, x):
@@ -48,11 +51,9 @@ class RotaryEmbedding(keras.layers.Layer):
         x = ops.cast(x, self.compute_dtype)
         seq_len = ops.shape(x)[1]
         cos = ops.cast(ops.convert_to_tensor(self._cos)[:seq_len], x.dtype)
-        sin = ops.cast(ops.convert_to_tensor(self._sin)[:seq_len], x.dtype)
-        half = self.head_dim // 2
-        x1, x2 = x[..., :half], x[..., half:]
-        rotated = ops.concatenate([-x2, x1], axis=-1)
-        return x * cos + rotated * sin
+        sin = ops.cast(ops.convert_to_tensor(self._signed_sin)[:seq_len], x.dtype)
+        x1, x2 = ops.split(x, 2, axis=-1)
+        return x * cos + ops.concatenate([x2, x1], axis=-1) * sin  # x * cos + rotate_half(x) * sin
 
     def get_config(self):
         config = super().get_config()

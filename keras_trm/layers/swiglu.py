@@ -59,7 +59,9 @@ class SwiGLU(keras.layers.Layer):
 
     def call(self, x):
         gate_up = self.gate_up(x)  # (..., 2I)
-        gate, up = gate_up[..., : self.intermediate_dim], gate_up[..., self.intermediate_dim :]
+        # split, not two slices: on PyTorch a slice's gradient fills a zero tensor of the whole (..., 2I) input
+        # each, a split's gradient is one concatenation (profiled: the fills were ~6% of a training step)
+        gate, up = ops.split(gate_up, 2, axis=-1)
         return self.down(ops.silu(gate) * up)
 
     def get_config(self):
