@@ -56,7 +56,7 @@ def run_proof(
     pretrain_variants=0,
     adapt_steps=150,
     adapt_variants=0,
-    puzzle_emb_learning_rate=0.1,
+    puzzle_emb_learning_rate=0.01,
     learning_rate=1e-3,
     hidden_dim=64,
     seed=0,
@@ -73,7 +73,7 @@ def run_proof(
         pretrain_steps: int. Training steps (default 600).  pretrain_variants: int. Their variants per task (0).
         adapt_steps: int. Adaptation steps, the same for (b) and (c) (default 150).
         adapt_variants: int. Variants per held-out task in adaptation (default 0).
-        puzzle_emb_learning_rate: float. The puzzle rows' sign-SGD rate in adaptation (default 0.1).
+        puzzle_emb_learning_rate: float. The puzzle rows' sign-SGD rate in adaptation (default 0.01, that of training).
         learning_rate: float. The network's rate in full adaptation (default 1e-3).
         hidden_dim: int. The model's width (default 64).  seed: int. Everything's seed (default 0).
         progress: bool. Progress bars (default False).
@@ -143,6 +143,8 @@ def main(argv=None):
         ("seed", 0),
     ):
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=default)
+    p.add_argument("--puzzle-emb-learning-rate", dest="puzzle_emb_learning_rate", type=float, default=0.01)
+    p.add_argument("--learning-rate", dest="learning_rate", type=float, default=1e-3)
     args = p.parse_args(argv)
     report = run_proof(**vars(args))
     print(json.dumps(report, indent=2))

@@ -356,3 +356,28 @@ def test_arc_pass_at_k_votes_across_calls_and_names_the_mode(voting):
     assert set(out) == {f"pass@{k}/{voting}" for k in (1, 2, 5, 10, 100, 1000)} | {"voted_evaluations"}
     assert out[f"pass@1/{voting}"] == pytest.approx(expected[0]) and out["voted_evaluations"] == expected[1]
     assert out[f"pass@2/{voting}"] == pytest.approx(1 / 3)
+
+
+def test_small_canvas_and_tasks_without_test_outputs(tmp_path):
+    """Any square canvas (here 4x4: 16 tokens); a test input without an output is voted and submitted, not scored."""
+    from keras_trm.data import arc as arc_mod
+
+    x1, y1 = np.array([[1, 2]]), np.array([[2, 1]])
+    x2 = np.array([[3], [4]])
+    tasks = {
+        "known": {"test": [{"input": x1.tolist(), "output": y1.tolist()}]},
+        "blind": {"test": [{"input": x2.tolist()}]},
+    }
+    names = ["<blank>", "known", "blind"]
+    ev = ARCEvaluator(names, {1: (0, np.arange(10)), 2: (0, np.arange(10))}, tasks)
+    inputs = np.stack([arc_mod.grid_to_tokens(x1, canvas=4), arc_mod.grid_to_tokens(x2, canvas=4)])
+    preds = np.stack([arc_mod.grid_to_tokens(y1, canvas=4), arc_mod.grid_to_tokens(x2, canvas=4)])
+    ev.update(preds, np.zeros(2), np.array([1, 2]), inputs)
+    assert ev.result()["pass@1"] == 1.0  # scored on "known" alone
+    sub = ev.submission()
+    assert sub["blind"] == [{"attempt_1": [[3], [4]], "attempt_2": [[3], [4]]}]
+    path = ev.write_submission(tmp_path)
+    assert path.name == "submission.json" and not list(tmp_path.glob("*.tmp"))
+    only_blind = ARCEvaluator(["<blank>", "blind"], {1: (0, np.arange(10))}, {"blind": tasks["blind"]})
+    with pytest.raises(ValueError, match="no test outputs are known"):
+        only_blind.result()
