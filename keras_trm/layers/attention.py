@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_trm.backend.ops import dot_product_attention
 from keras_trm.layers.initializers import fan_in_trunc_normal
 
 
@@ -55,7 +56,7 @@ class TRMAttention(keras.layers.Layer):
         if rotary is not None:
             qk = rotary(qk)
         q, k = ops.split(qk, 2, axis=2)
-        y = ops.dot_product_attention(q, k, v)  # (B, S, H, Dh)
+        y = dot_product_attention(q, k, v)  # (B, S, H, Dh)
         return self.out(ops.reshape(y, (batch, seq, self.hidden_dim)))
 
     def get_config(self):
