@@ -138,9 +138,6 @@ def solve_task_file(solver, path, task_id=None, variants=8, seed=0, batch_size=6
         tid = task_id or path.stem
         obj = arc_data._read_json(path)
     task = arc_data._parse_lenient(obj, tid, file=None if isinstance(path, dict) else path)
-    has_output = [isinstance(p, dict) and "output" in p for p in obj.get("test", [])]
-    if not all(has_output):
-        task.test = [(i, o if known else None) for (i, o), known in zip(task.test, has_output)]
     known = bool(solver_spec(solver).variants_of(tid))
     evaluator = predict_tasks(solver, {tid: task}, blank_variants=variants, seed=seed, batch_size=batch_size)
     tests = []

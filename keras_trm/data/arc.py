@@ -310,7 +310,7 @@ def check_tasks_fit(tasks, canvas):
         for split in ("train", "test"):
             for i, pair in enumerate(getattr(task, split)):
                 for which, grid in zip(("input", "output"), pair):
-                    if grid.shape[0] > canvas or grid.shape[1] > canvas:
+                    if grid is not None and (grid.shape[0] > canvas or grid.shape[1] > canvas):
                         raise DataFormatError(
                             f"grid {grid.shape[0]}x{grid.shape[1]} does not fit the {canvas}x{canvas} canvas "
                             "(a larger canvas, up to 30, holds it)",
@@ -328,7 +328,7 @@ def load_tasks(source, solutions=None, need_outputs=True):
             (its id: the file name) or one JSON object ``{task_id: task}`` with the test outputs inside.
         solutions: str, Path or None. The Kaggle solutions file (default: the challenges name with "solutions").
         need_outputs: bool. Test outputs are required (training data, scoring); False accepts tasks without them
-            (what `keras-trm adapt` faces: their test outputs are filled with the inputs and never used).
+            (what `keras-trm adapt` faces): a missing test output is None in the task's test pairs.
             Defaults to True.
 
     Raises:
@@ -365,11 +365,15 @@ def _lacks_outputs(task):
 
 
 def _parse_lenient(obj, task_id, file=None):
-    """`parse_task` for a task whose test outputs may be missing (each replaced by its input, never used)."""
+    """`parse_task` for a task whose test outputs may be missing: a missing one is None in the task's test pairs."""
+    missing = []
     if isinstance(obj, dict) and isinstance(obj.get("test"), list):
-        tests = [dict(p, output=p.get("output", p.get("input"))) if isinstance(p, dict) else p for p in obj["test"]]
+        missing = [isinstance(p, dict) and "output" not in p for p in obj["test"]]
+        tests = [dict(p, output=p.get("input")) if gone else p for p, gone in zip(obj["test"], missing)]
         obj = dict(obj, test=tests)
-    return parse_task(obj, task_id, file=file)
+    task = parse_task(obj, task_id, file=file)
+    task.test = [(i, None if gone else o) for (i, o), gone in zip(task.test, missing or [False] * len(task.test))]
+    return task
 
 
 # ----------------------------------------------------------------------------- tokens

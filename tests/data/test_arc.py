@@ -680,6 +680,7 @@ def test_load_tasks_layouts_and_errors(tmp_path):
     (tmp_path / "blind.json").write_text(_json.dumps(no_out))
     with pytest.raises(DataFormatError, match="no 'output'"):
         arc_mod.load_tasks(tmp_path / "blind.json")
-    assert arc_mod.load_tasks(tmp_path / "blind.json", need_outputs=False)["blind"].test[0][0].tolist() == [[3]]
+    blind = arc_mod.load_tasks(tmp_path / "blind.json", need_outputs=False)["blind"]
+    assert blind.test[0][0].tolist() == [[3]] and blind.test[0][1] is None
     with pytest.raises(DataFormatError, match="no such task file or folder"):
         arc_mod.load_tasks(tmp_path / "nothing")
