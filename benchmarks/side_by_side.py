@@ -83,6 +83,7 @@ class OfficialSystem:
         from puzzle_dataset import PuzzleDatasetMetadata
 
         self.torch, self.pretrain = torch, pretrain
+        self.import_rss_mb = peak_rss_mb()
         torch.manual_seed(0)
         arch = pretrain.ArchConfig(
             name="recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
@@ -164,6 +165,7 @@ class KerasSystem:
             torch.set_num_threads(threads)
         from keras_trm.models import TRMBackbone, TRMPuzzleSolver
 
+        self.import_rss_mb = peak_rss_mb()  # Keras imports JAX (orbax callback), keras-hub imports TensorFlow
         keras.utils.set_random_seed(0)
         backbone = TRMBackbone(
             vocabulary_size=ARCH["vocab"],
@@ -214,7 +216,7 @@ def worker(args):
         system = KerasSystem(cfg, args.threads, args.infer_steps)
     train_batches = batches(cfg, args.warmup + args.steps)
     infer_batch = {k: v[: args.infer_batch] for k, v in batches(dict(cfg, batch=args.infer_batch), 1, 1)[0].items()}
-    reply({"build_s": time.perf_counter() - t0, "rss_mb": peak_rss_mb()})
+    reply({"build_s": time.perf_counter() - t0, "rss_mb": peak_rss_mb(), "import_rss_mb": system.import_rss_mb})
     step = 0
     for line in sys.stdin:
         command = line.strip()
@@ -320,6 +322,7 @@ def run(args):
             "first_infer_s": r["infer_s"][0],
             "infer_call_s": infer,
             "infer_examples_per_s": args.infer_batch / (infer * full / args.infer_steps),
+            "import_rss_mb": r["build"]["import_rss_mb"],
             "train_peak_rss_mb": r["train_rss_mb"],
             "peak_rss_mb": r["rss_mb"],
             "train_s": r["train_s"],
@@ -363,7 +366,8 @@ def markdown_table(out):
     head = (
         f"| system | train s/step (median of {m['steps']} after {m['warmup']}) | train vs official | "
         f"first step s | infer ex/s ({m['infer_steps']} of 16 steps, batch {m['infer_batch']}) | infer vs official | "
-        "first infer call s | build s | peak RSS MB | RSS vs official |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        "first infer call s | build s | peak RSS MB | RSS vs official | RSS after imports MB |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for system, r in out["results"].items():
@@ -371,7 +375,7 @@ def markdown_table(out):
             f"| {NAMES.get(system, system)} | {r['train_step_s']:.2f} | {r.get('train_vs_official', 1.0):.2f} | "
             f"{r['first_step_s']:.1f} | {r['infer_examples_per_s']:.3f} | {r.get('infer_vs_official', 1.0):.2f} | "
             f"{r['first_infer_s']:.1f} | {r['build_s']:.1f} | {r['peak_rss_mb']:.0f} | "
-            f"{r.get('rss_vs_official', 1.0):.2f} |"
+            f"{r.get('rss_vs_official', 1.0):.2f} | {r.get('import_rss_mb', float('nan')):.0f} |"
         )
     return head + "\n".join(rows) + "\n"
 
