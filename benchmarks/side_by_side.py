@@ -17,8 +17,8 @@ code. JSON goes to `benchmarks/results/side_by_side_<config>.json`; `--markdown`
 The official code is not part of keras-trm: pass its folder (the one holding `official_cpu.py`, which runs it on
 CPU) with `--official`:
 
-    python benchmarks/side_by_side.py --official ../shared/reference --config small
-    python benchmarks/side_by_side.py --official ../shared/reference --config sudoku_att --warmup 2 --steps 4
+    python benchmarks/side_by_side.py --official OFFICIAL_DIR --config small
+    python benchmarks/side_by_side.py --official OFFICIAL_DIR --config sudoku_att --warmup 2 --steps 4
 
 Both systems train the same thing: the official Sudoku attention architecture (V 11, L 81, P 16, H_cycles 3,
 L_cycles 6, 2 layers, expansion 4, RoPE, float32), random puzzles (the same ones in every system), one puzzle
