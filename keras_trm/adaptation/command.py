@@ -1,8 +1,8 @@
 """The ARC commands: ``keras-trm adapt MODEL CHALLENGES.json OUT``, ARC ``keras-trm solve MODEL task.json`` and
 ``keras-trm build-data arc OUT --tasks DIR_OR_FILE``.
 
-`add_parser(subparsers)` / `run(args)` make the ``adapt`` command; `solve_task_file` and `format_solution` are ARC's
-``solve``; `add_build_data_arguments` / `build_data_from_args` are ``build-data arc``. Bad input raises
+`run(args)` runs the ``adapt`` command (its options: `keras_trm.cli`); `solve_task_file` and `format_solution` are ARC's
+``solve``; `build_data_from_args` is ``build-data arc --tasks``. Bad input raises
 `keras_trm.data.errors.DataFormatError` or ValueError with one line naming the file, task and field.
 """
 
@@ -20,39 +20,6 @@ from keras_trm.adaptation.adapt import adapt, solver_spec
 from keras_trm.adaptation.submission import predict_tasks
 from keras_trm.data import arc as arc_data
 from keras_trm.models import TRMPuzzleSolver
-
-
-def add_parser(subparsers):
-    """Add ``adapt`` to the ``keras-trm`` sub-commands; returns its parser (its handler: `run`)."""
-    p = subparsers.add_parser(
-        "adapt",
-        help="adapt a trained ARC model to new tasks (their demonstrations), write submission.json and a preset",
-        description=(
-            "Test-time adaptation: for each task of CHALLENGES the model does not know, add puzzle-table rows for "
-            "its variants (the mean of the existing rows), train on its demonstration pairs (test outputs are never "
-            "used), predict every test input over all variants, vote, and write OUT/submission.json (two attempts "
-            "per test input), OUT/preset (the adapted model, solving these tasks by id) and OUT/adaptation.json."
-        ),
-    )
-    p.add_argument("model", help="a preset folder, handle or name of a trained ARC model")
-    p.add_argument("challenges", help="Kaggle *_challenges.json, a folder of <task_id>.json files, or one task file")
-    p.add_argument("out", help="output folder")
-    p.add_argument("--steps", type=int, default=200, help="optimizer steps of adaptation (default 200)")
-    p.add_argument("--variants", type=int, default=8, help="augmented variants per task besides the identity (8)")
-    p.add_argument(
-        "--train",
-        choices=("puzzle_embedding", "all"),
-        default="puzzle_embedding",
-        help="train only the new puzzle rows, or the whole network too (default puzzle_embedding)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of variants, batches and training (default 0)")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop adaptation after this wall time")
-    p.add_argument("--batch-size", type=int, default=16, help="rows per step (default 16)")
-    p.add_argument("--learning-rate", type=float, default=1e-4, help="network rate with --train all (1e-4)")
-    p.add_argument("--puzzle-emb-learning-rate", type=float, default=1e-2, help="puzzle rows' rate (1e-2)")
-    p.add_argument("--ema", action="store_true", help="end with the EMA of the weights (--train all)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
 
 
 def run(args):
@@ -181,17 +148,6 @@ def format_solution(result):
 
 
 # ================================================================================================ build-data arc
-def add_build_data_arguments(parser):
-    """The options of ``keras-trm build-data arc OUT`` for a user's own tasks (`build_data_from_args`)."""
-    parser.add_argument("--tasks", help="your tasks: a folder of <task_id>.json, or Kaggle challenges(+solutions)")
-    parser.add_argument("--train-tasks", default=None, help="more tasks trained on whole (all pairs)")
-    parser.add_argument("--num-variants", type=int, default=8, help="augmented variants per task (default 8)")
-    parser.add_argument("--canvas", type=int, default=arc_data.MAX_GRID, help="canvas side, up to 30 (default 30)")
-    parser.add_argument("--seed", type=int, default=0, help="the build's seed (default 0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
-    return parser
-
-
 def build_data_from_args(out, args):
     """``keras-trm build-data arc OUT --tasks DIR_OR_FILE``: `keras_trm.data.arc.build_user_arc_dataset` -> root."""
     root = arc_data.build_user_arc_dataset(
@@ -199,7 +155,7 @@ def build_data_from_args(out, args):
         args.tasks,
         train_tasks=args.train_tasks,
         num_variants=args.num_variants,
-        seed=args.seed,
+        seed=0 if args.seed is None else args.seed,
         canvas=args.canvas,
         overwrite=args.overwrite,
         progress=True,

@@ -154,16 +154,14 @@ def test_submission_and_preset_solve_by_id(tasks, tmp_path):
 
 
 def test_adapt_command_writes_submission_and_preset(tmp_path):
-    import argparse
-
     from keras_trm.adaptation import command
+    from keras_trm.cli import build_parser
 
     tasks = arc_families.generate_tasks(["flip_horizontal"], 2, seed=9, min_size=2, max_size=3)
     challenges, solutions = arc_families.write_kaggle_files(tasks, tmp_path / "kaggle", name="test")
     solutions.unlink()  # as on Kaggle: the challenges alone
     tiny_solver().save_to_preset(str(tmp_path / "model"))
-    parser = argparse.ArgumentParser()
-    command.add_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     argv = ["adapt", str(tmp_path / "model"), str(challenges), str(tmp_path / "out"), "--steps", "2", "--no-progress"]
     summary = command.run(parser.parse_args(argv + ["--variants", "1"]))
     assert summary["steps"] == 2 and summary["new_task_ids"] == list(tasks) and "score" not in summary
