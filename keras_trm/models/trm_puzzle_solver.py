@@ -407,8 +407,9 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         elif not isinstance(x, keras.utils.PyDataset):
             strings = is_text(x)
             x, _, _ = self._preprocess_in_memory(x)
-            if isinstance(x, dict) and np.ndim(x["inputs"]) == 1:  # one puzzle: a batch of one
+            if isinstance(x, dict) and np.ndim(x.get("inputs")) == 1:  # one puzzle: a batch of one
                 x = {k: np.asarray(v)[None] for k, v in x.items()}
+            self._check_token_batch(x)  # before Keras: a call that fails while tracing can purge the weights (JAX)
         out = keras.Model.predict(self, x, batch_size=batch_size, **kwargs)
         decoder = self.preprocessor if isinstance(self.preprocessor, PuzzlePreprocessor) else None
         decoder = decoder or PuzzlePreprocessor.from_spec(self.puzzle_spec)
@@ -433,11 +434,33 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
 
     def _preprocess_inputs(self, x, y, sample_weight):
         """`fit` / `evaluate` inputs through the preprocessor: in memory now, `tf.data` in its pipeline."""
-        if self.preprocessor is None or isinstance(x, keras.utils.PyDataset):
+        if isinstance(x, keras.utils.PyDataset):
+            return x, y, sample_weight
+        if _is_tf_dataset(x) and self.preprocessor is None:
             return x, y, sample_weight
         if _is_tf_dataset(x):
             return x.map(lambda *element: self.preprocess_samples(*element)), y, sample_weight
-        return self._preprocess_in_memory(x, y, sample_weight)
+        x, y, sample_weight = self._preprocess_in_memory(x, y, sample_weight)
+        self._check_token_batch(x)
+        return x, y, sample_weight
+
+    def _check_token_batch(self, x):
+        """Raise one clear ValueError unless `x` is the token batch this model takes (checked before Keras runs)."""
+        if _is_tf_dataset(x) or isinstance(x, keras.utils.PyDataset):
+            return
+        length = self.backbone.sequence_length
+        expected = (
+            f"expected puzzles the preprocessor reads or a dict {{'inputs': int (N, {length}), "
+            "'puzzle_identifiers': int (N,)}"
+        )
+        if not isinstance(x, dict) or not {"inputs", "puzzle_identifiers"} <= set(x):
+            got = sorted(x) if isinstance(x, dict) else f"{type(x).__name__} of shape {np.shape(x)}"
+            raise ValueError(f"{expected}; got {got}")
+        inputs_shape, ids_shape = np.shape(x["inputs"]), np.shape(x["puzzle_identifiers"])
+        if len(inputs_shape) != 2 or inputs_shape[1] != length:
+            raise ValueError(f"{expected}; got 'inputs' of shape {inputs_shape} (this model takes {length} tokens)")
+        if ids_shape != inputs_shape[:1]:
+            raise ValueError(f"{expected}; got 'puzzle_identifiers' of shape {ids_shape} for {inputs_shape[0]} rows")
 
     # ------------------------------------------------------------------ losses
     def step_loss(self, outputs, labels, sample_weight):

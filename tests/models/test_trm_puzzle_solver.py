@@ -1,6 +1,7 @@
 """TRMPuzzleSolver: the training carry, halting, exploration, padding rows, and inference with halting."""
 
 import inspect
+import re
 
 import keras
 import numpy as np
@@ -227,3 +228,29 @@ def test_fine_tuning_resize_rules(size):
     )
     with pytest.raises(ValueError, match="rule"):
         resize_puzzle_embeddings(solver, size, rule="zeros")
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((1, L), "int32"), "ndarray of shape"),  # a bare array instead of the input dict
+        ({"inputs": np.zeros((2, L), "int32")}, "got ['inputs']"),
+        ({"inputs": np.zeros((2, L + 1), "int32"), "puzzle_identifiers": np.zeros((2,), "int32")}, "takes"),
+        ({"inputs": np.zeros((2, L), "int32"), "puzzle_identifiers": np.zeros((3,), "int32")}, "for 2 rows"),
+    ],
+)
+def test_a_bad_call_is_a_clear_error_and_leaves_the_solver_usable(tmp_path, bad, message):
+    solver = _solver(halt_max_steps=2)
+    x = {"inputs": np.ones((B, L), "int32"), "puzzle_identifiers": np.zeros((B,), "int32")}
+    y = np.ones((B, L), "int32")
+    for call in (
+        lambda: solver.predict(bad, verbose=0),
+        lambda: solver.evaluate(bad, y, verbose=0),
+        lambda: solver.fit(bad, y, verbose=0),
+    ):
+        with pytest.raises(ValueError, match="expected .*" + re.escape(message)):
+            call()
+    out = solver.predict(x, batch_size=B, verbose=0)  # the weights are still there (JAX purges them mid-call)
+    solver.save_to_preset(str(tmp_path / "preset"))
+    restored = TRMPuzzleSolver.from_preset(str(tmp_path / "preset"))
+    np.testing.assert_allclose(restored.predict(x, batch_size=B, verbose=0)["logits"], out["logits"], atol=1e-5)
