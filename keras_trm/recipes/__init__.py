@@ -20,7 +20,8 @@ Example:
 from keras_trm.recipes import arc, maze, sudoku
 from keras_trm.recipes.arc import ARC2Config, ARCConfig
 from keras_trm.recipes.arc_evaluation import ARCRunEvaluation
-from keras_trm.recipes.config import TRMConfig, make_config, parse_config
+from keras_trm.recipes.command_line import parse_config
+from keras_trm.recipes.config import TRMConfig, make_config
 from keras_trm.recipes.evaluate import evaluate_grid_split, evaluate_grids, format_report, predict_batches
 from keras_trm.recipes.maze import MazeConfig
 from keras_trm.recipes.periodic_evaluation import PeriodicEvaluation

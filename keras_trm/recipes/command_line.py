@@ -191,3 +191,16 @@ def parse_run_args(cls, argv=None):
         p.error(str(e))
     mode = "overwrite" if args.overwrite else "resume" if args.resume else None
     return RunArgs(cfg, args.print_config, mode)
+
+
+def parse_config(cls, argv=None):
+    """`parse_run_args` as (config, print_only): the settings of a recipe's command line and `--print-config`.
+
+    Example:
+    >>> from keras_trm.recipes.config import TRMConfig
+    >>> cfg, print_only = parse_config(TRMConfig, ["--set", "hidden_dim=96", "--learning_rate", "2e-3"])
+    >>> cfg.hidden_dim, cfg.learning_rate, print_only
+    (96, 0.002, False)
+    """
+    run = parse_run_args(cls, argv)
+    return run.config, run.print_config
