@@ -8,9 +8,13 @@
   maze, ARC), so that every preset it writes reads raw puzzles.
 - The solver's training carry is transient state: it is never saved as task weights (a preset loads into a fresh
   solver whatever batch size it was trained with).
+- `save_to_preset` is atomic: the preset is written into a temporary sibling folder and renamed into place only when
+  complete, so a failed save leaves no half-written preset (and an earlier preset at that path intact).
 """
 
 import inspect
+import os
+import shutil
 
 from keras_hub.src.utils.preset_utils import check_file_exists
 
@@ -47,12 +51,24 @@ class SolverPresetMixin:
         return model
 
     def save_to_preset(self, preset_dir, max_shard_size=10):
-        """keras-hub's `Task.save_to_preset`, plus the preprocessor of the solver's `PuzzleSpec` when it has none."""
-        super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
-        if self.preprocessor is None:
-            preprocessor = PuzzlePreprocessor.from_spec(self.puzzle_spec)
-            if preprocessor is not None:
-                preprocessor.save_to_preset(preset_str(preset_dir))
+        """keras-hub's `Task.save_to_preset`, plus the preprocessor of the solver's `PuzzleSpec` when it has none.
+
+        Written into `<preset_dir>.tmp-<pid>` first and renamed to `preset_dir` only when complete (an existing
+        preset there is replaced only then); on failure the temporary folder is removed and the error re-raised.
+        """
+        final = os.path.abspath(preset_str(preset_dir))
+        tmp = f"{final}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            super().save_to_preset(tmp, max_shard_size=max_shard_size)
+            if self.preprocessor is None:
+                preprocessor = PuzzlePreprocessor.from_spec(self.puzzle_spec)
+                if preprocessor is not None:
+                    preprocessor.save_to_preset(tmp)
+            _replace_folder(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
     @property
     def puzzle_spec(self):
@@ -62,3 +78,20 @@ class SolverPresetMixin:
     def has_task_weights(self):
         # Only the carry (training state rebuilt by `fit`) lives outside the backbone.
         return False
+
+
+def _replace_folder(new, final):
+    """Move the complete folder `new` to `final`; an existing `final` is moved aside first, deleted after."""
+    old = None
+    if os.path.exists(final):
+        old = f"{final}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    try:
+        os.replace(new, final)
+    except BaseException:
+        if old is not None:
+            os.replace(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -141,3 +141,37 @@ def test_shipped_architecture_presets_validate():
     for name in ("trm_sudoku_att", "trm_arc_agi_2"):
         spec = validate_preset(os.path.join(ASSETS_DIR, name), load_weights=False)
         assert spec.architecture_only
+
+
+def _solver_from(preset_dir):
+    return TRMPuzzleSolver.from_preset(preset_dir)
+
+
+def test_a_failed_save_leaves_no_half_written_preset(preset, tmp_path, monkeypatch):
+    """save_to_preset writes a temporary sibling folder, renamed only when complete."""
+    solver = _solver_from(preset)
+    x = {"inputs": np.ones((1, 16), "int32"), "puzzle_identifiers": np.zeros((1,), "int32")}
+    before = np.asarray(solver.predict_on_batch(x)["logits"])
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    # The preprocessor is saved after task.json, config.json and the weights: the failure comes halfway through.
+    assert solver.preprocessor is not None
+    monkeypatch.setattr(type(solver.preprocessor), "save_to_preset", broken)
+    with pytest.raises(OSError, match="disk full"):
+        solver.save_to_preset(str(tmp_path / "new"))
+    assert sorted(os.listdir(tmp_path)) == ["p"]  # neither "new" nor a temporary folder
+
+    # over an existing preset: the old one stays whole and loadable
+    with pytest.raises(OSError, match="disk full"):
+        solver.save_to_preset(preset)
+    assert sorted(os.listdir(tmp_path)) == ["p"]
+    monkeypatch.undo()
+    validate_preset(preset)
+    np.testing.assert_allclose(np.asarray(_solver_from(preset).predict_on_batch(x)["logits"]), before, atol=1e-5)
+
+    # a complete save replaces it, and the solver that failed twice still saves and predicts
+    solver.save_to_preset(preset)
+    assert sorted(os.listdir(tmp_path)) == ["p"]
+    np.testing.assert_allclose(np.asarray(_solver_from(preset).predict_on_batch(x)["logits"]), before, atol=1e-5)
