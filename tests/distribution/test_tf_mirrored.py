@@ -2,7 +2,8 @@
 
 The run is a fresh process (tests/distribution/tf_mirrored_worker.py, KERAS_BACKEND=tensorflow): logical devices
 must be made before TensorFlow initialises. The worker trains a tiny solver on one device, then the same solver
-under `keras_trm.distribution.tf_strategy(2)`, its carry held per replica; it runs whatever backend the suite runs.
+under `keras_trm.distribution.tf_strategy(2)`, its carry held per replica. It runs in the
+TensorFlow job of the suite only.
 """
 
 import os
@@ -10,12 +11,18 @@ import pathlib
 import subprocess
 import sys
 
+import keras
 import numpy as np
+import pytest
 
 WORKER = pathlib.Path(__file__).with_name("tf_mirrored_worker.py")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="its workers always run on tensorflow: tested once, in the tensorflow job",
+)
 def test_two_replicas_match_one_device(tmp_path):
     out = tmp_path / "result.npz"
     env = dict(os.environ, KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
