@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -138,3 +140,38 @@ def test_publish_validates_then_uploads(tmp_path, monkeypatch, capsys):
     preset = os.path.join(os.path.dirname(cli.__file__), "presets", "assets", SHIPPED_PRESET)
     assert cli.main(["publish", preset, "kaggle://me/trm/keras/x"]) == 0
     assert calls and calls[0][0] == "kaggle://me/trm/keras/x"
+
+
+FRAMEWORKS = ("keras", "keras_hub", "jax", "tensorflow", "torch")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "chess"]])
+def test_help_version_and_argument_errors_import_no_framework(argv):
+    """`keras-trm --help` answers in a fraction of a second: keras_trm's package __init__ is lazy (PEP 562)."""
+    code = (
+        "import sys\nfrom keras_trm import cli\n"
+        f"try:\n    cli.main({argv!r})\nexcept SystemExit as e:\n    print('exit', e.code)\n"
+        f"print('imported', sorted(m for m in {FRAMEWORKS!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "imported []", out.stdout + out.stderr
+    assert ("usage: keras-trm" in out.stdout + out.stderr) or "keras-trm 0.1.0" in out.stdout
+
+
+def test_the_lazy_package_gives_its_public_names_and_registers_on_import(tmp_path):
+    """A fresh process: `import keras_trm.models` registers the classes, so a saved model.keras loads."""
+    import keras_trm
+
+    assert keras_trm.TRMPuzzleSolver.__module__ == "keras_trm.models.trm_puzzle_solver"
+    assert keras_trm.layers.__name__ == "keras_trm.layers" and "TRMBackbone" in dir(keras_trm)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        keras_trm.Nope  # noqa: B018
+    path = tmp_path / "m.keras"
+    backbone = keras_trm.TRMBackbone(vocabulary_size=6, sequence_length=8, hidden_dim=8, num_heads=2, H_cycles=1,
+                                     L_cycles=1, puzzle_emb_len=1)  # fmt: skip
+    keras_trm.TRMPuzzleSolver(backbone, halt_max_steps=2).save(path)
+    code = (
+        f"import keras, keras_trm.models\nprint(type(keras.saving.load_model({str(path)!r}, compile=False)).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert out.returncode == 0 and out.stdout.strip().endswith("TRMPuzzleSolver"), out.stderr[-2000:]
