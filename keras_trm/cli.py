@@ -230,6 +230,7 @@ def _build_grid_data(args):
     from keras_trm.data import build_maze_dataset, build_sudoku_dataset
 
     seed = 0 if args.seed is None else args.seed
+    progress = sys.stderr.isatty()  # a bar in a terminal; none in a log or a pipe (an error stays one line)
     source = args.source
     generate = source == "generate"
     if generate:
@@ -259,11 +260,14 @@ def _build_grid_data(args):
             num_aug=args.num_aug,
             seed=seed,
             overwrite=True,
+            progress=progress,
         )
     else:
         if test_count is not None:
             raise CLIError("maze: --test-count subsamples generated mazes only; a CSV's test.csv is used whole")
-        build_maze_dataset(args.out, source, subsample_size=train_count, aug=args.aug, seed=seed, overwrite=True)
+        build_maze_dataset(
+            args.out, source, subsample_size=train_count, aug=args.aug, seed=seed, overwrite=True, progress=progress
+        )
 
 
 def _build_arc_data(args):

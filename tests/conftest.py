@@ -45,12 +45,22 @@ def pytest_report_header(config):
 
 
 _REPORTED = []
+_FIGURE = "reported figure"
 
 
 @pytest.fixture
-def report():
-    """`report(line)`: a figure the run prints in its summary, passed or not (the learning tests' accuracies)."""
-    return _REPORTED.append
+def report(request):
+    """`report(line)`: a figure the run prints in its summary, passed or not (the learning tests' accuracies).
+
+    The line travels in the test's report (`user_properties`), so that it reaches the summary from pytest-xdist's
+    worker processes too.
+    """
+    return lambda line: request.node.user_properties.append((_FIGURE, line))
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _REPORTED.extend(value for key, value in report.user_properties if key == _FIGURE)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -190,36 +190,37 @@ def build_maze_dataset(
                     subset = np.sort(rng.choice(total, size=subsample_size, replace=False))
                     total = subsample_size
             variants = NUM_DIHEDRAL if (aug and split == "train") else 1
+            # closed by the `with` (its line ended) even when a row is bad
             bar = tqdm(total=total, desc=f"maze {split}", unit="maze", disable=not progress)
-            started = False
-            for q, a in read_maze_csv(path, subset):
-                if n is None:
-                    n = q.shape[-1]
-                    meta = {
-                        "benchmark": "maze",
-                        "seq_len": n * n,
-                        "vocab_size": len(MAZE_VOCABULARY),
-                        "grid_shape": [n, n],
-                        "vocabulary": MAZE_VOCABULARY,
-                        "charset": MAZE_CHARSET,
-                        "num_puzzle_identifiers": 1,
-                        "seed": seed,
-                        "builder": builder,
-                    }
-                    writer = DatasetWriter(root, meta, overwrite=overwrite).__enter__()
-                elif q.shape[-1] != n:
-                    raise DataFormatError(
-                        f"grid side {q.shape[-1]} differs from {n} of the first split", file=path, field="question"
-                    )
-                if not started:
-                    writer.begin_split(split)
-                    started = True
-                for i in range(q.shape[0]):
-                    xs = np.stack([dihedral_transform(q[i], t).reshape(-1) for t in range(variants)])
-                    ys = np.stack([dihedral_transform(a[i], t).reshape(-1) for t in range(variants)])
-                    writer.add_group_arrays(xs, ys, np.ones(variants, np.int64), np.zeros(variants, np.int64))
-                bar.update(q.shape[0])
-            bar.close()
+            with bar:
+                started = False
+                for q, a in read_maze_csv(path, subset):
+                    if n is None:
+                        n = q.shape[-1]
+                        meta = {
+                            "benchmark": "maze",
+                            "seq_len": n * n,
+                            "vocab_size": len(MAZE_VOCABULARY),
+                            "grid_shape": [n, n],
+                            "vocabulary": MAZE_VOCABULARY,
+                            "charset": MAZE_CHARSET,
+                            "num_puzzle_identifiers": 1,
+                            "seed": seed,
+                            "builder": builder,
+                        }
+                        writer = DatasetWriter(root, meta, overwrite=overwrite).__enter__()
+                    elif q.shape[-1] != n:
+                        raise DataFormatError(
+                            f"grid side {q.shape[-1]} differs from {n} of the first split", file=path, field="question"
+                        )
+                    if not started:
+                        writer.begin_split(split)
+                        started = True
+                    for i in range(q.shape[0]):
+                        xs = np.stack([dihedral_transform(q[i], t).reshape(-1) for t in range(variants)])
+                        ys = np.stack([dihedral_transform(a[i], t).reshape(-1) for t in range(variants)])
+                        writer.add_group_arrays(xs, ys, np.ones(variants, np.int64), np.zeros(variants, np.int64))
+                    bar.update(q.shape[0])
             if not started:
                 raise DataFormatError("no maze in the file", file=path)
             writer.end_split()

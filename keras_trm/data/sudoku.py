@@ -286,31 +286,35 @@ def build_sudoku_dataset(
                     subset = np.sort(rng.choice(total, size=sub, replace=False))
                     total = sub
             augs = int(num_aug) if split == "train" else 0
+            # closed by the `with` (its line ended) even when a row is bad
             bar = tqdm(total=total, desc=f"sudoku {split}", unit="puzzle", disable=not progress)
-            for q, a, _ in read_sudoku_csv(path, min_rating, subset, n=n):
-                if n is None:
-                    n = q.shape[-1]
-                    writer = DatasetWriter(root, _metadata(n, seed, builder), overwrite=overwrite).__enter__()
-                    writer.begin_split(split)
-                elif q.shape[-1] != n:
-                    raise DataFormatError(
-                        f"grid side {q.shape[-1]} differs from {n} of the first split", file=path, field="question"
-                    )
-                if writer._split is None:
-                    writer.begin_split(split)
-                for i in range(q.shape[0]):
-                    if augs:
-                        qa, aa = augment_sudoku(q[i], a[i], augs, rng)
-                        qs = np.concatenate([q[i][None], qa]).reshape(augs + 1, -1)
-                        as_ = np.concatenate([a[i][None], aa]).reshape(augs + 1, -1)
-                    else:
-                        qs, as_ = q[i].reshape(1, -1), a[i].reshape(1, -1)
-                    k = qs.shape[0]
-                    writer.add_group_arrays(
-                        qs.astype(np.int32) + 1, as_.astype(np.int32) + 1, np.ones(k, np.int64), np.zeros(k, np.int64)
-                    )
-                bar.update(q.shape[0])
-            bar.close()
+            with bar:
+                for q, a, _ in read_sudoku_csv(path, min_rating, subset, n=n):
+                    if n is None:
+                        n = q.shape[-1]
+                        writer = DatasetWriter(root, _metadata(n, seed, builder), overwrite=overwrite).__enter__()
+                        writer.begin_split(split)
+                    elif q.shape[-1] != n:
+                        raise DataFormatError(
+                            f"grid side {q.shape[-1]} differs from {n} of the first split", file=path, field="question"
+                        )
+                    if writer._split is None:
+                        writer.begin_split(split)
+                    for i in range(q.shape[0]):
+                        if augs:
+                            qa, aa = augment_sudoku(q[i], a[i], augs, rng)
+                            qs = np.concatenate([q[i][None], qa]).reshape(augs + 1, -1)
+                            as_ = np.concatenate([a[i][None], aa]).reshape(augs + 1, -1)
+                        else:
+                            qs, as_ = q[i].reshape(1, -1), a[i].reshape(1, -1)
+                        k = qs.shape[0]
+                        writer.add_group_arrays(
+                            qs.astype(np.int32) + 1,
+                            as_.astype(np.int32) + 1,
+                            np.ones(k, np.int64),
+                            np.zeros(k, np.int64),
+                        )
+                    bar.update(q.shape[0])
             if writer is None or writer._split is None:
                 raise DataFormatError("no puzzle left (empty file or min_rating too high)", file=path)
             writer.end_split()
