@@ -56,6 +56,7 @@ SMOKE_SIZE = dict(
     weight_decay=0.1,
     puzzle_emb_weight_decay=0.1,
     warmup_steps=50,
+    lr_min_ratio=0.1,  # cosine decay to 10% (the paper's constant rate left the smoke runs far lower)
     ema=False,
 )
 
@@ -98,6 +99,8 @@ class TRMConfig:
         NAME: str. The recipe's name: the `keras-trm train` name and the prefix of the default `out_dir`.
         SIZES: dict. Named sizes, each a dict of settings over the defaults ("paper": the defaults).
         VARIANTS: dict. Named variants, each a dict of settings applied before the size ("": none).
+        SIZE_VARIANTS: dict. {(size, variant): settings} applied after the size, where one size needs other
+            settings for one variant (default {}: none).
 
     Example:
     >>> cfg = TRMConfig(hidden_dim=64).resolved()
@@ -150,6 +153,7 @@ class TRMConfig:
     NAME: ClassVar[str] = "trm"
     SIZES: ClassVar[dict] = {"paper": {}}
     VARIANTS: ClassVar[dict] = {"": {}}
+    SIZE_VARIANTS: ClassVar[dict] = {}
 
     def resolved(self):
         """A copy with the default folders (`out_dir`, `data_dir`) and `eval_batch_size` filled in."""
@@ -200,7 +204,8 @@ def _convert(value, ftype, name):
 
 
 def make_config(cls, size=None, variant=None, overrides=None):
-    """A `cls` config: its defaults, then its variant's and its size's settings, then `overrides`.
+    """A `cls` config: its defaults, then its variant's, its size's and that pair's (`SIZE_VARIANTS`) settings, then
+    `overrides`.
 
     Args:
         cls: type. A `TRMConfig` subclass.
@@ -229,6 +234,7 @@ def make_config(cls, size=None, variant=None, overrides=None):
         raise ValueError(f"{cls.NAME}: unknown size {size!r}; choose from {sorted(cls.SIZES)}")
     values = dict(cls.VARIANTS[variant])
     values.update(cls.SIZES[size])
+    values.update(cls.SIZE_VARIANTS.get((size, variant), {}))
     for key, value in overrides.items():
         if key not in names:
             raise ValueError(f"{cls.NAME}: unknown setting {key!r}; settings are {', '.join(sorted(names))}")
