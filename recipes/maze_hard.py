@@ -1,6 +1,6 @@
 """Maze-Hard 30x30: TRM-Att (the paper's 85.3%). Copy this file to make your own recipe.
 
-    python recipes/maze_hard.py --size smoke                      # 8x8 generated mazes, minutes on a CPU
+    python recipes/maze_hard.py --size smoke                      # 6x6 generated mazes, minutes on a CPU
     python recipes/maze_hard.py --set source=data/maze-30x30-hard-1k-csv
     python recipes/maze_hard.py --print-config                    # every setting, resolved
     keras-trm train maze --size medium                            # the same recipe, installed with the package
