@@ -39,7 +39,7 @@ class SudokuConfig(TRMConfig):
     >>> from keras_trm.recipes.config import make_config
     >>> cfg = make_config(SudokuConfig, size="smoke", variant="att")
     >>> cfg.grid, cfg.hidden_dim, cfg.mlp_t, cfg.pos_encodings, cfg.resolved().out_dir
-    (4, 64, False, 'rope', 'runs/sudoku-att-smoke')
+    (4, 64, False, 'learned', 'runs/sudoku-att-smoke')
     """
 
     variant: str = "mlp"
