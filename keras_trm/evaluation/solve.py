@@ -1,9 +1,10 @@
 """Solve puzzles with a trained TRM: Sudoku strings, mazes and ARC tasks in, answers with confidence out.
 
 Every function runs the solver in batches of a fixed size (the last one padded with blank rows, so each backend
-compiles one shape) for `halt_max_steps` supervision steps, or, with `halt=True`, stops each row once its halt
-logit is positive. Each answer comes with its confidence, sigmoid(halt logit) (the model's own estimate that the
-answer is right), and the number of supervision steps it used.
+compiles one shape) for `halt_max_steps` supervision steps, or, with a halting rule (`halt=True`: a positive halt
+logit; a `HaltingRule`; by default the solver's own `halt_at_inference`), stops each row when the rule says so and
+gives its slot to the next puzzle (`run_solver`). Each answer comes with its confidence, sigmoid(halt logit) (the
+model's own estimate that the answer is right), and the number of supervision steps it used.
 
 Example:
     >>> from keras_trm import TRMPuzzleSolver
@@ -21,6 +22,8 @@ import numpy as np
 
 from keras_trm.data import arc as arc_data
 from keras_trm.evaluation.arc import ARCEvaluator
+from keras_trm.evaluation.halting import as_rule
+from keras_trm.evaluation.stepwise import run_stepwise
 from keras_trm.models.arc_preprocessor import ARCPreprocessor
 from keras_trm.models.maze_preprocessor import MazePreprocessor
 from keras_trm.models.puzzle_preprocessor import as_python
@@ -53,11 +56,23 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
-def run_solver(solver, inputs, puzzle_identifiers=None, batch_size=64, halt=False):
+def run_solver(
+    solver, inputs, puzzle_identifiers=None, batch_size=64, halt=None, rollouts=1, noise=0.0, seed=0, select="vote"
+):
     """Run `solver` on token rows: inputs int (N, L), identifiers (N,) (default 0).
 
+    With no halting rule and one rollout, one compiled `predict` runs every batch for `halt_max_steps` steps.
+    Otherwise `keras_trm.evaluation.stepwise.run_stepwise` runs the rows one supervision step at a time, refilling
+    the slots of halted rows (wall time follows the mean steps), with `rollouts` runs per puzzle.
+
+    Args:
+        halt: the halting rule: None (the solver's own `halt_at_inference`), False (fixed steps), True (halt logit
+            > 0), or a `HaltingRule`.
+        rollouts, noise, seed, select: K runs per puzzle, the noise on their initial states, its seed, and how
+            the answer is chosen ("vote" or "confidence"); see `run_stepwise`.
+
     Returns numpy {"tokens" (N, L) argmax predictions, "logits" (N, L, V), "q_halt_logits" (N,),
-    "confidence" (N,) = sigmoid(halt logit), "steps" (N,)}.
+    "confidence" (N,) = sigmoid(halt logit), "steps" (N,)} (and "votes" (N,) from the stepwise path).
     """
     inputs = np.asarray(inputs, np.int32)
     if inputs.ndim != 2:
@@ -66,23 +81,21 @@ def run_solver(solver, inputs, puzzle_identifiers=None, batch_size=64, halt=Fals
     ids = np.zeros((n,), np.int32) if puzzle_identifiers is None else np.asarray(puzzle_identifiers, np.int32)
     if ids.shape != (n,):
         raise ValueError(f"puzzle_identifiers must be ({n},), got shape {ids.shape}")
+    rule = as_rule(getattr(solver, "halt_at_inference", None) if halt is None else halt)
+    own = as_rule(getattr(solver, "halt_at_inference", None))
+    if rule is not None or int(rollouts) != 1 or own is not None:
+        # Step by step (halting decided here): the compiled predict function is never rebuilt for a new rule.
+        return run_stepwise(
+            solver, inputs, ids, rule=rule, batch_size=batch_size, rollouts=rollouts, noise=noise, seed=seed,
+            select=select,
+        )  # fmt: skip
     batch_size = max(1, min(int(batch_size), n)) if n else 1
     pad = (-n) % batch_size
     x = {
         "inputs": np.concatenate([inputs, np.zeros((pad, inputs.shape[1]), np.int32)]),
         "puzzle_identifiers": np.concatenate([ids, np.zeros((pad,), np.int32)]),
     }
-    old = getattr(solver, "halt_at_inference", False)
-    changed = bool(halt) != bool(old)
-    if changed:  # the compiled predict function bakes the halting mode in: rebuild it for this call
-        solver.halt_at_inference = bool(halt)
-        solver.predict_function = None
-    try:
-        out = solver.predict(x, batch_size=batch_size, verbose=0)
-    finally:
-        if changed:
-            solver.halt_at_inference = old
-            solver.predict_function = None
+    out = solver.predict(x, batch_size=batch_size, verbose=0)
     logits = np.asarray(out["logits"])[:n]
     q_halt = np.asarray(out["q_halt_logits"], np.float32).reshape(-1)[:n]
     return {
@@ -95,7 +108,9 @@ def run_solver(solver, inputs, puzzle_identifiers=None, batch_size=64, halt=Fals
 
 
 # ================================================================================================ Sudoku
-def solve_sudoku(solver, puzzles, batch_size=64, halt=False, tokens=False, preprocessor=None):
+def solve_sudoku(
+    solver, puzzles, batch_size=64, halt=None, tokens=False, preprocessor=None, rollouts=1, noise=0.0, seed=0
+):
     """Solve Sudoku puzzles.
 
     Args:
@@ -104,7 +119,10 @@ def solve_sudoku(solver, puzzles, batch_size=64, halt=False, tokens=False, prepr
             `-`, `+` ignored), a list of them, or an int array (N, n, n) / (N, n*n) / (n*n,) of digits 0..n (0 blank);
             with `tokens=True` an array of model tokens (blank 1, digit d -> d + 1).
         batch_size: rows per model call.
-        halt: stop each row once its halt logit is positive (faster; else `halt_max_steps` steps).
+        halt: the halting rule (`run_solver`): None, the solver's own; False, `halt_max_steps` steps; True, stop
+            once the halt logit is positive; or a `HaltingRule`.
+        rollouts, noise, seed: K runs per puzzle from initial states with Gaussian noise of this size (rollout 0
+            without), answers chosen by vote (`keras_trm.evaluation.stepwise.run_stepwise`); default one run.
         preprocessor: the `SudokuPreprocessor` to use (default `puzzle_preprocessor(solver, SudokuPreprocessor)`).
 
     Returns:
@@ -116,7 +134,8 @@ def solve_sudoku(solver, puzzles, batch_size=64, halt=False, tokens=False, prepr
     if tokens:
         puzzles = np.maximum(np.asarray(as_python(puzzles)).astype(np.int32) - 1, 0)  # token -> value (blank 0)
     inputs, _ = pre.encode(puzzles)
-    return _solved(pre, inputs, run_solver(solver, inputs, batch_size=batch_size, halt=halt))
+    out = run_solver(solver, inputs, batch_size=batch_size, halt=halt, rollouts=rollouts, noise=noise, seed=seed)
+    return _solved(pre, inputs, out)
 
 
 def _solved(pre, inputs, out):
@@ -132,7 +151,7 @@ def _solved(pre, inputs, out):
 
 
 # ================================================================================================ Maze
-def solve_maze(solver, mazes, batch_size=16, halt=False, tokens=False, preprocessor=None):
+def solve_maze(solver, mazes, batch_size=16, halt=None, tokens=False, preprocessor=None, rollouts=1, noise=0.0, seed=0):
     """Find the shortest path of n x n mazes.
 
     Args:
@@ -140,6 +159,7 @@ def solve_maze(solver, mazes, batch_size=16, halt=False, tokens=False, preproces
         mazes: what `MazePreprocessor` reads: a maze as one string of n*n characters or of n rows joined by
             newlines; a list of mazes, each such a string or a list of n row strings; or (with `tokens=True`) a
             token array (N, n*n) / (N, n, n).
+        halt, rollouts, noise, seed: as for `solve_sudoku`.
         preprocessor: the `MazePreprocessor` to use (default `puzzle_preprocessor(solver, MazePreprocessor)`).
 
     Returns:
@@ -152,7 +172,8 @@ def solve_maze(solver, mazes, batch_size=16, halt=False, tokens=False, preproces
         inputs = arr.reshape(-1, arr.shape[-1] * (arr.shape[-1] if arr.ndim == 3 else 1))
     else:
         inputs, _ = pre.encode(mazes)
-    out = _solved(pre, inputs, run_solver(solver, inputs, batch_size=batch_size, halt=halt))
+    out = run_solver(solver, inputs, batch_size=batch_size, halt=halt, rollouts=rollouts, noise=noise, seed=seed)
+    out = _solved(pre, inputs, out)
     n = int(round(inputs.shape[-1] ** 0.5))
     out["grids"] = [[s[r * n : (r + 1) * n] for r in range(n)] for s in out["strings"]]
     return out
@@ -160,7 +181,7 @@ def solve_maze(solver, mazes, batch_size=16, halt=False, tokens=False, preproces
 
 # ================================================================================================ ARC
 def solve_arc(
-    solver, task, task_id=None, num_variants=None, batch_size=64, halt=False, seed=0, attempts=2, preprocessor=None
+    solver, task, task_id=None, num_variants=None, batch_size=64, halt=None, seed=0, attempts=2, preprocessor=None
 ):
     """Solve one ARC task: run its variants, undo them, vote, and return `attempts` answers per test input.
 

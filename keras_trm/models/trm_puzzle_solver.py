@@ -11,6 +11,8 @@ from keras_hub.src.utils.tensor_utils import convert_to_numpy
 from keras_trm.backend.ops import no_grad
 from keras_trm.backend.trainer import BackendSolverTrainer
 from keras_trm.data.format import IGNORE_LABEL_ID
+from keras_trm.evaluation.halting import as_rule, calibrate_halting, rule_config
+from keras_trm.evaluation.stepwise import run_stepwise
 from keras_trm.models.puzzle_preprocessor import PuzzlePreprocessor, is_text
 from keras_trm.models.solver_preset_mixin import SolverPresetMixin
 from keras_trm.models.trm_backbone import TRMBackbone
@@ -33,9 +35,9 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
     (+ 0.5 * q_continue with `no_ACT_continue=False`), summed over rows and divided by the batch size.
 
     Evaluation and prediction (`evaluate`, `predict`, `solver(x)`): a fresh carry per batch and `halt_max_steps`
-    supervision steps for every row; with `halt_at_inference=True` a row stops once its halt logit is positive (and
-    the batch stops when all rows have). Outputs: `logits` (B, L, V), `q_halt_logits` (B,), `q_continue_logits`
-    (B,) and `steps` (B,) used.
+    supervision steps for every row; with a halting rule (`halt_at_inference`) a row stops once the rule says so (and
+    the batch stops when all rows have; `keras_trm.evaluation.solve` refills halted rows' slots instead). Outputs:
+    `logits` (B, L, V), `q_halt_logits` (B,), `q_continue_logits` (B,) and `steps` (B,) used.
 
     Batches are `({"inputs": (B, L), "puzzle_identifiers": (B,)}, labels (B, L), sample_weight (B,))`, with label 0
     ignored and padding rows weighted 0.
@@ -48,7 +50,10 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
             trains the continue logit against a gradient-free second pass.
         token_loss: str. The per-token cross-entropy of the lm loss: `"stablemax"` (the paper's) or `"softmax"`.
             Defaults to `"stablemax"`. (Saved configs from before this name, with a `loss` key, still load.)
-        halt_at_inference: stop rows at inference once their halt logit is positive.
+        halt_at_inference: the halting rule at inference: False (every row runs `halt_max_steps` steps, the
+            official evaluation; default), True (stop once the halt logit is positive), or a
+            `keras_trm.evaluation.HaltingRule` (a confidence threshold and/or "the answer did not change for k
+            steps") or its config dict, e.g. the one `calibrate_halting` chose. Saved in the config and presets.
         seed: seed of the exploration draws.
         preprocessor: a `PuzzlePreprocessor` (`SudokuPreprocessor`, `MazePreprocessor`, `ARCPreprocessor`) that
             turns raw puzzles into token batches and decodes the answers (None: token batches only; presets load
@@ -108,7 +113,7 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         self.halt_exploration_prob = float(halt_exploration_prob)
         self.no_ACT_continue = bool(no_ACT_continue)
         self.token_loss = token_loss  # not `loss`: Keras's trainer owns `self.loss` (compile's loss)
-        self.halt_at_inference = bool(halt_at_inference)
+        self.halt_at_inference = halt_at_inference
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="exploration_seed")
         self.carry_batch_size = None
@@ -166,6 +171,18 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
             self._metric_trackers["q_continue_loss"] = keras.metrics.Mean(name="q_continue_loss")
 
     @property
+    def halt_at_inference(self):
+        """The halting rule at inference: a `HaltingRule`, or None (fixed `halt_max_steps` steps)."""
+        return self._halt_rule
+
+    @halt_at_inference.setter
+    def halt_at_inference(self, halt):
+        rule = as_rule(halt)
+        if rule != getattr(self, "_halt_rule", None):
+            self.predict_function = self.test_function = None  # the compiled loop holds the rule
+        self._halt_rule = rule
+
+    @property
     def metrics(self):
         trackers = list(getattr(self, "_metric_trackers", {}).values())
         loss_tracker = getattr(self, "_loss_tracker", None)
@@ -173,11 +190,16 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
 
     # --------------------------------------------------------------- inference
     def call(self, inputs, training=False):
-        """Fresh carry, `halt_max_steps` supervision steps (or halting at inference); final outputs."""
+        """Fresh carry, `halt_max_steps` supervision steps (or the halting rule at inference); final outputs."""
         return self.solve(inputs["inputs"], inputs["puzzle_identifiers"], halt=self.halt_at_inference)
 
-    def solve(self, token_ids, puzzle_identifiers, halt=False, max_steps=None):
-        """Runs supervision steps from a fresh carry; returns the last outputs of every row and its steps used."""
+    def solve(self, token_ids, puzzle_identifiers, halt=None, max_steps=None):
+        """Runs supervision steps from a fresh carry; returns the last outputs of every row and its steps used.
+
+        `halt`: a halting rule as `halt_at_inference` takes (None / False: every row runs `max_steps` steps).
+        """
+        rule = as_rule(halt)
+        halt = rule is not None
         backbone = self.backbone
         max_steps = self.halt_max_steps if max_steps is None else int(max_steps)
         token_ids = ops.cast(token_ids, "int32")
@@ -186,19 +208,30 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         z_H, z_L = backbone.initial_states(batch)
         first = backbone.supervision_step(z_H, z_L, token_ids, vectors)
         steps = ops.ones((batch,), "int32")
-        halted = ops.greater(first["q_halt_logits"], 0.0) if halt else ops.zeros((batch,), "bool")
+        unchanged = ops.zeros((batch,), "int32")  # steps for which the answer has not changed
+
+        def stops(q_halt, unchanged):  # the rule (keras_trm.evaluation.HaltingRule.stops, on halt logits)
+            if rule is None:
+                return ops.zeros((batch,), "bool")
+            stop = ops.greater(q_halt, rule.logit) if rule.threshold is not None else ops.zeros((batch,), "bool")
+            return ops.logical_or(stop, ops.greater_equal(unchanged, rule.patience)) if rule.patience else stop
+
+        halted = stops(first["q_halt_logits"], unchanged)
         state = (
             ops.convert_to_tensor(1, "int32"), first["z_H"], first["z_L"], first["logits"],
-            first["q_halt_logits"], first["q_continue_logits"], steps, halted,
+            first["q_halt_logits"], first["q_continue_logits"], steps, unchanged, halted,
         )  # fmt: skip
 
         def cond(i, *state):
             running = ops.logical_not(ops.all(state[-1])) if halt else True
             return ops.logical_and(ops.less(i, max_steps), running)
 
-        def body(i, z_H, z_L, logits, q_halt, q_cont, steps, halted):
+        def body(i, z_H, z_L, logits, q_halt, q_cont, steps, unchanged, halted):
             out = backbone.supervision_step(z_H, z_L, token_ids, vectors)
             run = ops.logical_not(halted)
+            if rule is not None and rule.patience:
+                same = ops.all(ops.equal(ops.argmax(out["logits"], -1), ops.argmax(logits, -1)), axis=-1)
+                unchanged = ops.where(same, unchanged + 1, 0)
 
             def keep(new, old):
                 if not halt:  # every row runs every step: nothing to mask
@@ -206,16 +239,16 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
                 mask = ops.reshape(run, (-1,) + (1,) * (len(new.shape) - 1))
                 return ops.where(mask, new, old)
 
-            new_halted = ops.logical_or(halted, ops.greater(out["q_halt_logits"], 0.0)) if halt else halted
+            new_halted = ops.logical_or(halted, stops(out["q_halt_logits"], unchanged)) if halt else halted
             return (
                 i + 1, keep(out["z_H"], z_H), keep(out["z_L"], z_L), keep(out["logits"], logits),
                 keep(out["q_halt_logits"], q_halt), keep(out["q_continue_logits"], q_cont),
-                steps + ops.cast(run, "int32"), new_halted,
+                steps + ops.cast(run, "int32"), unchanged, new_halted,
             )  # fmt: skip
 
         if max_steps > 1:
             state = ops.while_loop(cond, body, state)
-        _, _, _, logits, q_halt, q_cont, steps, _ = state
+        _, _, _, logits, q_halt, q_cont, steps, _, _ = state
         return {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_cont, "steps": steps}
 
     def supervision_steps(self, token_ids, puzzle_identifiers, num_steps=None):
@@ -417,6 +450,37 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
             out.update(decoder.decode(out, x["inputs"], strings=strings))
         return out
 
+    def calibrate_halting(self, x, y, max_accuracy_drop=0.005, batch_size=64, patiences=(0, 1, 2, 3)):
+        """Choose and keep the cheapest halting rule that costs at most `max_accuracy_drop` exact accuracy.
+
+        Runs the puzzles `x` (raw puzzles the preprocessor reads, or a token batch) for `halt_max_steps` steps,
+        records every step's answer and confidence, and picks the rule with the fewest mean steps whose exact
+        accuracy against `y` is within `max_accuracy_drop` of the fixed-step accuracy
+        (`keras_trm.evaluation.halting.calibrate_halting`). The rule becomes `halt_at_inference` (so `predict`,
+        `evaluate`, the solve API and saved presets use it); with no rule saving a step the solver keeps fixed steps.
+        Use held-out puzzles that are not the test set.
+
+        Args:
+            x: puzzles (as for `predict`); y: their answers (as for `fit`).
+            max_accuracy_drop: float. Largest accepted loss of exact accuracy, a fraction (default 0.005).
+            batch_size: int. Rows per backbone call (default 64).
+            patiences: the `HaltingRule.patience` values tried (default 0 to 3).
+
+        Returns:
+            dict: "rule" (the `HaltingRule` or None), "accuracy" and "mean_steps" under it on these puzzles,
+            "fixed_accuracy", "fixed_steps".
+        """
+        x, y, _ = self._preprocess_in_memory(x, y)
+        self._check_token_batch(x)
+        labels = np.asarray(y, np.int64)
+        out = run_stepwise(self, x["inputs"], x["puzzle_identifiers"], batch_size=batch_size, trace=True)
+        report = calibrate_halting(
+            out["trace_confidence"], out["trace_tokens"], labels, max_accuracy_drop=max_accuracy_drop,
+            patiences=patiences,
+        )  # fmt: skip
+        self.halt_at_inference = report["rule"]
+        return report
+
     def _preprocess_in_memory(self, x, y=None, sample_weight=None):
         """Raw puzzles (and answers) in memory -> (token batch, labels, sample_weight); token batches unchanged."""
         pre = self.preprocessor
@@ -554,7 +618,7 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
             halt_exploration_prob=self.halt_exploration_prob,
             no_ACT_continue=self.no_ACT_continue,
             token_loss=self.token_loss,
-            halt_at_inference=self.halt_at_inference,
+            halt_at_inference=rule_config(self.halt_at_inference),
             seed=self.seed,
         )
         return config

@@ -92,7 +92,8 @@ def save_preset(model, preset_dir, spec=None):
     spec = getattr(backbone, "puzzle_spec", None)
     if spec is not None and hasattr(model, "halt_max_steps"):
         spec.halt_max_steps = int(model.halt_max_steps)
-        spec.halt_at_inference = bool(model.halt_at_inference)
+        rule = model.halt_at_inference  # a HaltingRule or None
+        spec.halt_at_inference = False if rule is None else rule.get_config()
     model.save_to_preset(preset_dir)
     return preset_dir
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -49,7 +49,8 @@ class PuzzleSpec:
         grid_shape: [rows, cols] of one puzzle (the 30x30 canvas for ARC); rows * cols = sequence length.
         tokenization: how characters/values map to tokens, e.g. {"blank": ".", "offset": 1} for Sudoku.
         halt_max_steps: N_sup used when the preset is loaded as a solver.
-        halt_at_inference: whether rows stop at a positive halt logit at inference.
+        halt_at_inference: the solver's halting rule at inference: False (fixed steps), True (a positive halt
+            logit) or a `HaltingRule` config dict {"threshold": ..., "patience": ...}.
         architecture_only: True for presets without trained weights (random initialisation).
         description: one line for humans.
         training: how the weights were made (command, data, hyper-parameters, results), or None.
@@ -62,7 +63,7 @@ class PuzzleSpec:
     grid_shape: list
     tokenization: dict = dataclasses.field(default_factory=dict)
     halt_max_steps: int = 16
-    halt_at_inference: bool = False
+    halt_at_inference: Union[bool, dict] = False
     architecture_only: bool = False
     description: str = ""
     training: Optional[dict] = None

@@ -66,10 +66,10 @@ def test_sudoku_with_a_real_tiny_model_batches_and_reports_confidence_and_steps(
     np.testing.assert_array_equal(from_str["tokens"][0], out["tokens"][0])
     np.testing.assert_array_equal(from_str["tokens"][1], out["tokens"][0])
     np.testing.assert_array_equal(from_tokens["tokens"][0], out["tokens"][0])
-    # Halting at inference: rows stop once the halt logit is positive; the solver's own mode is restored.
+    # Halting at inference: rows stop once the halt logit is positive; the solver's own rule is unchanged.
     halted = solve_sudoku(solver, digits, batch_size=5, halt=True)
     assert np.all(halted["steps"] <= 3) and np.all(halted["steps"] >= 1)
-    assert solver.halt_at_inference is False
+    assert solver.halt_at_inference is None
     assert (
         solver.predict(
             {"inputs": digits.astype("int32") + 1, "puzzle_identifiers": np.zeros(5, "int32")}, batch_size=5, verbose=0
@@ -86,8 +86,6 @@ def test_sudoku_decoding_with_an_oracle():
     np.testing.assert_array_equal(out["grids"][0], np.array([int(c) for c in SUDOKU_A]).reshape(4, 4))
     np.testing.assert_allclose(out["confidence"], [0.5])
     assert out["steps"].tolist() == [3]
-    assert solve_sudoku(oracle, SUDOKU_Q, halt=True)["steps"].tolist() == [1]
-    assert oracle.halt_at_inference is False
     # A wrong answer (a given changed) is decoded but not valid.
     wrong = answer.copy()
     wrong[0] = 3

@@ -9,6 +9,7 @@ import pytest
 from keras import ops
 
 from keras_trm import TRMBackbone, TRMPuzzleSolver
+from keras_trm.evaluation.halting import HaltingRule
 
 B, L, V = 4, 8, 6
 
@@ -156,8 +157,11 @@ def test_solver_config_round_trip():
     solver = _solver(halt_max_steps=7, exploration=0.2, token_loss="softmax", halt_at_inference=True)
     config = solver.get_config()
     clone = TRMPuzzleSolver.from_config(config)
-    for key in ("halt_max_steps", "halt_exploration_prob", "token_loss", "halt_at_inference", "no_ACT_continue"):
+    for key in ("halt_max_steps", "halt_exploration_prob", "token_loss", "no_ACT_continue"):
         assert getattr(clone, key) == getattr(solver, key) == config[key]
+    # the halting rule is a HaltingRule on the solver and its plain dict in the config
+    assert clone.halt_at_inference == solver.halt_at_inference == HaltingRule(0.5, 0)
+    assert config["halt_at_inference"] == {"threshold": 0.5, "patience": 0}
     assert clone.token_loss == "softmax"
     # the config's keys are the constructor's arguments (and Keras's name/trainable/dtype)
     arguments = set(inspect.signature(TRMPuzzleSolver.__init__).parameters) - {"self", "kwargs"}
