@@ -20,7 +20,7 @@ Example:
     >>> x = solver.preprocessor.encode(["1.....3..1.....4"])[0]      # (1, 16) tokens
     >>> out = run_stepwise(solver, x, rule=HaltingRule(0.5))
     >>> out["tokens"].shape, out["steps"].tolist()
-    ((1, 16), [2])
+    ((1, 16), [1])
 """
 
 from __future__ import annotations
