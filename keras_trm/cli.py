@@ -1,9 +1,12 @@
-"""The `keras-trm` command: generate puzzles, build data, train a recipe, evaluate, solve, import a checkpoint.
+"""The `keras-trm` command: generate puzzles, build data, train a recipe, evaluate, calibrate halting, solve,
+import a checkpoint.
 
     keras-trm generate sudoku data/sudoku-9x9-csv --n 9 --train-count 1000 --test-count 100
     keras-trm build-data sudoku data/sudoku-4x4 --n 4 --train-count 400 --num-aug 20
     keras-trm train sudoku --size smoke
     keras-trm evaluate runs/sudoku-mlp-smoke/model.keras data/sudoku-4x4
+    keras-trm evaluate runs/sudoku-mlp-smoke/model.keras data/sudoku-4x4 --halt 0.9 --rollouts 4
+    keras-trm calibrate runs/sudoku-mlp-smoke/model.keras data/sudoku-4x4 calibrated.keras
     keras-trm solve runs/sudoku-mlp-smoke/model.keras "1...3.........2."
     keras-trm import-official step_50000 all_config.yaml trm_sudoku.keras
 
@@ -89,6 +92,14 @@ def one_line(error):
 def _need_file(path, what):
     if not os.path.exists(path):
         raise CLIError(f"{what} not found: {path}")
+    return path
+
+
+def _need_model(path):
+    """Fail fast on a model path that does not exist; a bare name (no folder, no .keras) may be a known preset."""
+    looks_like_a_path = path.endswith(".keras") or os.sep in path or (os.altsep or os.sep) in path
+    if looks_like_a_path and not os.path.exists(path):
+        raise CLIError(f"model not found: {path} (not a .keras file, a preset folder or a known preset)")
     return path
 
 
@@ -356,67 +367,106 @@ def check_model_fits_data(solver, meta, model_path, data_path):
         )
 
 
-def cmd_evaluate(args):
+def inference_rule(args):
+    """The rule `--halt`, `--patience` and `--fixed-steps` ask for: None (the model's own), False or a rule.
+
+    Also checks `--rollouts` and `--noise`, so that a bad value is reported before a model is loaded.
+    """
+    from keras_trm.evaluation.halting import HaltingRule
+
+    if args.rollouts < 1:
+        raise CLIError(f"--rollouts {args.rollouts}: must be >= 1")
+    if args.noise < 0:
+        raise CLIError(f"--noise {args.noise}: must be >= 0")
+    if args.fixed_steps:
+        if args.halt is not None or args.patience:
+            raise CLIError("--fixed-steps runs every step: drop --halt and --patience")
+        return False
+    if args.halt is None and not args.patience:
+        return None
+    try:
+        return HaltingRule(threshold=args.halt, patience=args.patience)
+    except ValueError as e:
+        raise CLIError(f"--halt {args.halt} --patience {args.patience}: {e}") from None
+
+
+def _rule_text(solver, halt):
+    from keras_trm.evaluation.halting import as_rule
+
+    rule = as_rule(solver.halt_at_inference if halt is None else halt)
+    return str(rule) if rule is not None else "none (fixed steps)"
+
+
+def run_batches(solver, batches, n, args, halt):
+    """Run the first `n` eval batches through `run_solver` (a few batches per call, so halted rows are refilled).
+
+    Returns the batches' rows concatenated: x {"inputs", "puzzle_identifiers"}, labels y, weights w, and the
+    solver's outputs {"tokens", "q_halt_logits", "steps"} for every row (padding rows included, weight 0).
+    """
     import numpy as np
 
+    from keras_trm.evaluation.solve import run_solver
+
+    per_call = max(1, 8 // max(1, args.rollouts))  # batches per call: refilling needs rows waiting
+    bar = _progress(n, "evaluate")
+    xs, ys, ws, outs = [], [], [], []
+    for start in range(0, n, per_call):
+        part = [batches[i] for i in range(start, min(n, start + per_call))]
+        x = {k: np.concatenate([b[0][k] for b in part]) for k in ("inputs", "puzzle_identifiers")}
+        out = run_solver(
+            solver, x["inputs"], x["puzzle_identifiers"], batch_size=args.batch_size, halt=halt,
+            rollouts=args.rollouts, noise=args.noise, seed=args.seed,
+        )  # fmt: skip
+        xs.append(x)
+        ys.append(np.concatenate([b[1] for b in part]))
+        ws.append(np.concatenate([b[2] for b in part]))
+        outs.append({k: np.asarray(out[k]) for k in ("tokens", "q_halt_logits", "steps")})
+        bar.update(len(part))
+    bar.close()
+    x = {k: np.concatenate([p[k] for p in xs]) for k in ("inputs", "puzzle_identifiers")}
+    out = {k: np.concatenate([p[k] for p in outs]) for k in ("tokens", "q_halt_logits", "steps")}
+    return x, np.concatenate(ys), np.concatenate(ws), out
+
+
+def cmd_evaluate(args):
     from keras_trm.data import PuzzleBatches, PuzzleDataset, read_metadata
 
     if args.batch_size <= 0:
         raise CLIError(f"--batch-size {args.batch_size}: must be > 0")
     if args.limit < 0:
         raise CLIError(f"--limit {args.limit}: must be >= 0 (0: the whole split)")
-    _need_file(args.model, "model")
+    _need_model(args.model)
     _need_file(os.path.join(args.data, "metadata.json"), "dataset (metadata.json)")
     meta = read_metadata(args.data)
     if args.split not in (meta.get("splits") or {args.split: None}):
         raise CLIError(f"{args.data} has no split {args.split!r} (it has {', '.join(sorted(meta['splits']))})")
+    halt = inference_rule(args)
     solver = load_solver(args.model)
     check_model_fits_data(solver, meta, args.model, args.data)
-    if args.halt:
-        solver.halt_at_inference = True
     batches = PuzzleBatches(PuzzleDataset(args.data, args.split), args.batch_size, mode="eval")
     n = len(batches) if not args.limit else min(len(batches), -(-args.limit // args.batch_size))
-    bar = _progress(n, "evaluate")
+    x, y, w, out = run_batches(solver, batches, n, args, halt)
     if meta["benchmark"] in ("sudoku", "maze"):
         from keras_trm.evaluation.grids import format_grid_report, score_grid_predictions
 
-        preds, inputs, labels = [], [], []
-        for i in range(n):
-            x, y, w = batches[i]
-            out = solver.predict_on_batch(x)
-            keep = w > 0
-            preds.append(np.asarray(out["logits"]).argmax(-1)[keep])
-            inputs.append(x["inputs"][keep])
-            labels.append(y[keep])
-            bar.update(1)
-        bar.close()
+        keep = w > 0
         report = score_grid_predictions(
-            np.concatenate(preds),
-            np.concatenate(inputs),
-            np.concatenate(labels),
-            meta["benchmark"],
-            tuple(meta["grid_shape"]),
+            out["tokens"][keep], x["inputs"][keep], y[keep], meta["benchmark"], tuple(meta["grid_shape"])
         )
         print(format_grid_report(report))
     else:
         from keras_trm.evaluation import ARCEvaluator
 
         ev = ARCEvaluator.from_dataset(args.data, args.split, train_metadata=args.train_data or args.data)
-        for i in range(n):
-            x, _, _ = batches[i]
-            out = solver.predict_on_batch(x)
-            ev.update(
-                np.asarray(out["logits"]).argmax(-1),
-                np.asarray(out["q_halt_logits"]),
-                x["puzzle_identifiers"],
-                x["inputs"],
-            )
-            bar.update(1)
-        bar.close()
+        ev.update(out["tokens"], out["q_halt_logits"], x["puzzle_identifiers"], x["inputs"])
         report = ev.result()
         print("  ".join(f"{k} {100 * v:.2f}%" for k, v in report.items()))
         if args.submission:
             print(f"submission: {ev.write_submission(args.submission)}")
+    steps = out["steps"][w > 0]
+    report = dict(report, mean_steps=float(steps.mean()) if steps.size else 0.0)
+    rule = _rule_text(solver, halt)
+    print(f"mean supervision steps {report['mean_steps']:.2f} of {solver.halt_max_steps}; halting: {rule}")
     if args.output:
         with open(args.output, "w") as f:
             json.dump(
@@ -479,6 +529,7 @@ def cmd_solve(args):
     if os.path.exists(puzzle):
         with open(puzzle) as f:
             puzzle = f.read()
+    inference_rule(args)  # bad inference flags are reported before the model loads
     solver = load_solver(args.model)
     if args.puzzle.endswith(".json"):  # an ARC task file: train/test pairs
         from keras_trm.adaptation import command
@@ -509,7 +560,10 @@ def solve_grid_puzzle(solver, puzzle, args):
     if tokens.shape[0] != solver.backbone.sequence_length:
         raise CLIError(f"the model takes {solver.backbone.sequence_length} cells, the puzzle has {tokens.shape[0]}")
     solve = solve_sudoku if kind == "sudoku" else solve_maze
-    out = solve(solver, tokens[None], halt=args.halt, tokens=True, preprocessor=pre)
+    out = solve(
+        solver, tokens[None], halt=inference_rule(args), tokens=True, preprocessor=pre, rollouts=args.rollouts,
+        noise=args.noise, seed=args.seed,
+    )  # fmt: skip
     print(format_solution(out["tokens"][0], {"benchmark": kind}, shape))
     valid = bool(out["valid"][0])
     print(
@@ -531,13 +585,55 @@ def cmd_import_official(args):
         solver = import_official_checkpoint(args.checkpoint, args.config, **overrides)
     except (ValueError, KeyError) as e:
         raise CLIError(f"{args.checkpoint}: {one_line(e)}") from e
-    out = args.output
+    save_model(solver, args.output)
+    print(f"imported {args.checkpoint}: {solver.backbone.count_params():,} parameters -> {args.output}")
+    return 0
+
+
+def save_model(solver, out):
+    """Write `solver` to `out`: a .keras file, or else a preset folder."""
     if out.endswith(".keras"):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         solver.save(out)
     else:
         solver.save_to_preset(out)
-    print(f"imported {args.checkpoint}: {solver.backbone.count_params():,} parameters -> {out}")
+
+
+# --------------------------------------------------------------------------------------------- calibrate
+def cmd_calibrate(args):
+    """Choose the cheapest halting rule within --max-drop exact accuracy on a split; save the model with it."""
+    import numpy as np
+
+    from keras_trm.data import PuzzleBatches, PuzzleDataset, read_metadata
+
+    if args.batch_size <= 0:
+        raise CLIError(f"--batch-size {args.batch_size}: must be > 0")
+    if not 0.0 <= args.max_drop < 1.0:
+        raise CLIError(f"--max-drop {args.max_drop}: must be a fraction in [0, 1)")
+    _need_model(args.model)
+    _need_file(os.path.join(args.data, "metadata.json"), "dataset (metadata.json)")
+    meta = read_metadata(args.data)
+    if args.split not in (meta.get("splits") or {args.split: None}):
+        raise CLIError(f"{args.data} has no split {args.split!r} (it has {', '.join(sorted(meta['splits']))})")
+    solver = load_solver(args.model)
+    check_model_fits_data(solver, meta, args.model, args.data)
+    batches = PuzzleBatches(PuzzleDataset(args.data, args.split), args.batch_size, mode="eval")
+    n = len(batches) if not args.limit else min(len(batches), -(-args.limit // args.batch_size))
+    rows = [batches[i] for i in range(n)]
+    keep = np.concatenate([b[2] for b in rows]) > 0
+    x = {k: np.concatenate([b[0][k] for b in rows])[keep] for k in ("inputs", "puzzle_identifiers")}
+    y = np.concatenate([b[1] for b in rows])[keep]
+    report = solver.calibrate_halting(x, y, max_accuracy_drop=args.max_drop, batch_size=args.batch_size)
+    print(
+        f"{len(y)} puzzles of {args.data} ({args.split}): fixed {report['fixed_steps']} steps, exact "
+        f"{100 * report['fixed_accuracy']:.2f}%"
+    )
+    if report["rule"] is None:
+        print(f"no rule saves a step within {100 * args.max_drop:.2f}% accuracy: the model keeps fixed steps")
+    else:
+        print(f"rule: {report['rule']}: exact {100 * report['accuracy']:.2f}%, mean steps {report['mean_steps']:.2f}")
+    save_model(solver, args.output)
+    print(f"saved the model with its rule -> {args.output}")
     return 0
 
 
@@ -608,6 +704,20 @@ def _add_adapt_parser(subparsers, parents):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_adapt)
     return p
+
+
+def _add_inference_flags(parser):
+    """--halt/--patience/--fixed-steps (the halting rule) and --rollouts/--noise/--seed, for evaluate and solve."""
+    g = parser.add_argument_group("inference (docs/inference.md)")
+    g.add_argument(
+        "--halt", type=float, nargs="?", const=0.5, default=None, metavar="THRESHOLD",
+        help="stop a puzzle once its confidence sigmoid(halt logit) is above THRESHOLD (alone: 0.5, halt logit > 0)",
+    )  # fmt: skip
+    g.add_argument("--patience", type=int, default=0, help="also stop once the answer is unchanged for N steps")
+    g.add_argument("--fixed-steps", action="store_true", help="run every step, ignoring a rule saved with the model")
+    g.add_argument("--rollouts", type=int, default=1, help="runs per puzzle; the answer is their majority vote")
+    g.add_argument("--noise", type=float, default=0.1, help="std of the noise on the initial states of rollouts 2..")
+    g.add_argument("--seed", type=int, default=0, help="seed of that noise")
 
 
 def build_parser():
@@ -713,7 +823,7 @@ def build_parser():
     e.add_argument("--split", default="test", help="the split to score")
     e.add_argument("--batch-size", type=int, default=64, help="puzzles per batch")
     e.add_argument("--limit", type=int, default=0, help="evaluate the first N examples only (0: all)")
-    e.add_argument("--halt", action="store_true", help="stop each puzzle once its halt logit is positive")
+    _add_inference_flags(e)
     e.add_argument("--output", default=None, help="write the report as JSON here")
     e.add_argument("--train-data", default=None, help="arc: the training build (leakage check)")
     e.add_argument("--submission", default=None, help="arc: write a Kaggle submission here")
@@ -730,8 +840,26 @@ def build_parser():
         default=None,
         help="the puzzle's kind, for a model that does not say (default: the model's)",
     )
-    s.add_argument("--halt", action="store_true", help="stop once the halt logit is positive")
+    _add_inference_flags(s)
     s.set_defaults(func=cmd_solve)
+
+    c = sub.add_parser(
+        "calibrate",
+        parents=[common],
+        formatter_class=defaults,
+        help="choose a halting rule on held-out puzzles and save the model with it",
+        description="Run the model for every step on a split, then keep the halting rule with the fewest mean "
+        "steps whose exact accuracy is within --max-drop of the fixed-step accuracy (docs/inference.md). Use "
+        "puzzles you will not report on.",
+    )
+    c.add_argument("model", help=".keras file or preset")
+    c.add_argument("data", help="built dataset folder")
+    c.add_argument("output", help="where to save the model with its rule: a path ending in .keras, or a folder")
+    c.add_argument("--split", default="train", help="the split to calibrate on (not the one you report)")
+    c.add_argument("--max-drop", type=float, default=0.005, help="largest accepted loss of exact accuracy")
+    c.add_argument("--batch-size", type=int, default=64, help="puzzles per backbone call")
+    c.add_argument("--limit", type=int, default=1000, help="calibrate on the first N examples (0: all)")
+    c.set_defaults(func=cmd_calibrate)
 
     i = sub.add_parser(
         "import-official",
