@@ -17,7 +17,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def sudoku_evolution(solver, n=4, count=200, seed=0):
-    """(step tokens (S, L), givens (L,), label (L,), puzzle index, cells changed) of the most-changing right answer."""
+    """(step tokens (S, L), halt probabilities (S,), givens (L,), label (L,), puzzle index, cells changed) of the
+    most-changing right answer."""
     from keras_trm.data import make_sudoku_csvs, read_sudoku_csv
 
     with tempfile.TemporaryDirectory() as folder:
@@ -30,10 +31,11 @@ def sudoku_evolution(solver, n=4, count=200, seed=0):
     labels = np.concatenate(answers).astype("int32") + 1
     steps = solver.supervision_steps(inputs, np.zeros(len(inputs), "int32"))
     tokens = np.stack([np.asarray(s["logits"]).argmax(-1) for s in steps])  # (S, N, L)
+    halt_p = 1 / (1 + np.exp(-np.stack([np.asarray(s["q_halt_logits"], "float64") for s in steps])))  # (S, N)
     right = (tokens[-1] == labels).all(-1)
     changed = (tokens[0] != tokens[-1]).sum(-1) * right
     best = int(np.argmax(changed))
-    return tokens[:, best], inputs[best], labels[best], best, int(changed[best])
+    return tokens[:, best], halt_p[:, best], inputs[best], labels[best], best, int(changed[best])
 
 
 def main(argv=None):
@@ -46,9 +48,11 @@ def main(argv=None):
     from keras_trm.visualize import render_evolution, render_sudoku, save_png
 
     solver = load_solver(args.model)
-    steps, givens, label, index, changed = sudoku_evolution(solver)
+    steps, halt_p, givens, label, index, changed = sudoku_evolution(solver)
     n = int(round(len(givens) ** 0.5))
-    strip = render_evolution(steps, lambda t: render_sudoku(t, n, givens=givens, labels=label))
+    strip = render_evolution(
+        steps, lambda t: render_sudoku(t, n, givens=givens, labels=label), halt_probabilities=halt_p
+    )
     print(save_png(strip, os.path.join(args.out, "sudoku_evolution.png")), f"held-out puzzle {index}: {changed} cells "
           f"change from step 1 to step {len(steps)}")  # fmt: skip
 

@@ -150,7 +150,8 @@ def arc_pass_at_k(evaluator, batches):
 
 
 def prediction_pictures(solver, x, y, benchmark, grid_shape, max_examples=4, evolution=True):
-    """Pictures of a few examples: puzzle | prediction | truth, and the answer after each supervision step.
+    """Pictures of a few examples: puzzle | prediction | truth, and the answer after each supervision step (wrong
+    cells in red, each step's halt probability sigmoid(halt logit) under it).
 
     Returns {"predictions": (H, W, 3), "evolution": (H, W, 3)} uint8 arrays.
     """
@@ -159,6 +160,7 @@ def prediction_pictures(solver, x, y, benchmark, grid_shape, max_examples=4, evo
     labels = np.asarray(y)[:max_examples]
     steps = solver.supervision_steps(inputs, ids)
     answers = [np.asarray(ops.convert_to_numpy(ops.argmax(s["logits"], axis=-1))) for s in steps]  # S x (n, L)
+    halt_p = [np.asarray(ops.convert_to_numpy(ops.sigmoid(s["q_halt_logits"]))) for s in steps]  # S x (n,)
 
     def draw(tokens, i):
         return render_tokens(tokens, benchmark, grid_shape, givens=inputs[i], labels=labels[i])
@@ -176,7 +178,12 @@ def prediction_pictures(solver, x, y, benchmark, grid_shape, max_examples=4, evo
     ]
     pictures = {"predictions": stack_rows(rows)}
     if evolution:
-        strips = [render_evolution([a[i] for a in answers], lambda t, i=i: draw(t, i)) for i in range(len(inputs))]
+        strips = [
+            render_evolution(
+                [a[i] for a in answers], lambda t, i=i: draw(t, i), halt_probabilities=[p[i] for p in halt_p]
+            )
+            for i in range(len(inputs))
+        ]
         pictures["evolution"] = stack_rows(strips, gap=8)
     return pictures
 

@@ -2,8 +2,8 @@
 
 A `HaltingRule` stops a row once the model's confidence, sigmoid(halt logit), is above `threshold`, or once its
 answer has stayed the same for `patience` steps. `calibrate_halting` picks the cheapest rule (fewest mean steps)
-whose exact accuracy on held-out puzzles stays within a stated tolerance of the fixed-step accuracy, from one
-fixed-step trace of those puzzles (every step's answer and confidence).
+whose exact accuracy on held-out puzzles stays within a stated tolerance of the fixed-step accuracy, less one
+standard error, from one fixed-step trace of those puzzles (every step's answer and confidence).
 
 Example:
     >>> import numpy as np
@@ -141,17 +141,31 @@ def exact_rows(tokens, labels):
     return np.all((tokens == labels) | (labels == 0), axis=-1)
 
 
-def calibrate_halting(confidence, tokens, labels, max_accuracy_drop=0.005, patiences=(0, 1, 2, 3), max_thresholds=400):
-    """The halting rule with the fewest mean steps whose exact accuracy is within `max_accuracy_drop` of the
-    fixed-step accuracy on these puzzles.
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+"""The confidence thresholds `calibrate_halting` tries: a fixed, coarse grid, so that the rule is not fitted to the
+last decimal of the calibration puzzles' confidences (such a rule loses accuracy on new puzzles)."""
+
+
+def calibrate_halting(
+    confidence, tokens, labels, max_accuracy_drop=0.005, patiences=(0, 1, 2, 3), thresholds=THRESHOLDS, margin=1.0
+):
+    """The halting rule with the fewest mean steps whose exact accuracy stays within `max_accuracy_drop` of the
+    fixed-step accuracy on these puzzles, with a margin for their sampling noise.
+
+    A rule is accepted when `lost + margin * sqrt(changed) <= max_accuracy_drop * N`: `lost` is the rows the
+    fixed-step run gets right less those the rule gets right, `changed` the rows on which the two disagree
+    (right under one, wrong under the other), so `sqrt(changed)` is the standard error of `lost` (the paired,
+    McNemar, comparison). With `margin=0` the rule's accuracy on these puzzles alone decides.
 
     Args:
         confidence: float (N, T): sigmoid(halt logit) after each step of a fixed-step run.
         tokens: int (N, T, L): the answer after each step.
         labels: int (N, L): the right answers (0: not scored).
         max_accuracy_drop: float. The largest accepted loss of exact accuracy, a fraction (0.005: half a point).
-        patiences: the `patience` values tried (0: no patience), each with every threshold.
-        max_thresholds: int. At most this many thresholds are tried (default 400).
+        patiences: the `patience` values tried (0: no patience), each with every threshold and with none.
+        thresholds: the confidence thresholds tried (default `THRESHOLDS`).
+        margin: float. Standard errors of the accuracy loss added before comparing it with the tolerance
+            (default 1.0).
 
     Returns:
         dict: "rule" (the `HaltingRule`, or None when no rule saves a step within the tolerance), "accuracy" and
@@ -161,25 +175,21 @@ def calibrate_halting(confidence, tokens, labels, max_accuracy_drop=0.005, patie
     n, t = confidence.shape
     correct = np.stack([exact_rows(tokens[:, s], labels) for s in range(t)], axis=1)  # (N, T)
     unchanged = unchanged_counts(tokens)
-    fixed = float(correct[:, -1].mean()) if n else 0.0
+    fixed_right = correct[:, -1]
+    fixed = float(fixed_right.mean()) if n else 0.0
     best = {"rule": None, "accuracy": fixed, "mean_steps": float(t)}
-    # Thresholds: just below observed confidences (a rule's `>` then stops exactly the rows at or above one),
-    # at most `max_thresholds` of them, evenly spaced in rank.
-    values = np.unique(confidence)
-    if len(values) > max_thresholds:
-        values = values[np.linspace(0, len(values) - 1, max_thresholds).round().astype(int)]
-    thresholds = [None] + [float(np.nextafter(v, -np.inf)) for v in values if 0.0 < v < 1.0]
     for patience in patiences:
-        for threshold in thresholds:
+        for threshold in (None, *thresholds):
             if threshold is None and not patience:
                 continue
             rule = HaltingRule(threshold=threshold, patience=patience)
             at = halting_steps(confidence, unchanged, rule)
-            accuracy = float(correct[np.arange(n), at].mean())
-            mean_steps = float(at.mean() + 1)
-            if accuracy + 1e-12 < fixed - max_accuracy_drop:
+            right = correct[np.arange(n), at]
+            lost = int(fixed_right.sum()) - int(right.sum())
+            changed = int(np.sum(right != fixed_right))
+            if lost + margin * math.sqrt(changed) > max_accuracy_drop * n + 1e-9:
                 continue
-            key = (mean_steps, -accuracy)
-            if key < (best["mean_steps"], -best["accuracy"]):
+            accuracy, mean_steps = float(right.mean()), float(at.mean() + 1)
+            if (mean_steps, -accuracy) < (best["mean_steps"], -best["accuracy"]):
                 best = {"rule": rule, "accuracy": accuracy, "mean_steps": mean_steps}
     return dict(best, fixed_accuracy=fixed, fixed_steps=t)

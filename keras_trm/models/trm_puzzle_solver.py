@@ -450,7 +450,7 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
             out.update(decoder.decode(out, x["inputs"], strings=strings))
         return out
 
-    def calibrate_halting(self, x, y, max_accuracy_drop=0.005, batch_size=64, patiences=(0, 1, 2, 3)):
+    def calibrate_halting(self, x, y, max_accuracy_drop=0.005, batch_size=64, patiences=(0, 1, 2, 3), margin=1.0):
         """Choose and keep the cheapest halting rule that costs at most `max_accuracy_drop` exact accuracy.
 
         Runs the puzzles `x` (raw puzzles the preprocessor reads, or a token batch) for `halt_max_steps` steps,
@@ -465,6 +465,8 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
             max_accuracy_drop: float. Largest accepted loss of exact accuracy, a fraction (default 0.005).
             batch_size: int. Rows per backbone call (default 64).
             patiences: the `HaltingRule.patience` values tried (default 0 to 3).
+            margin: float. Standard errors of the accuracy loss on these puzzles counted against the tolerance, a
+                guard against a rule that only fits them (default 1.0; 0: their accuracy alone decides).
 
         Returns:
             dict: "rule" (the `HaltingRule` or None), "accuracy" and "mean_steps" under it on these puzzles,
@@ -476,7 +478,7 @@ class TRMPuzzleSolver(SolverPresetMixin, BackendSolverTrainer, Task):
         out = run_stepwise(self, x["inputs"], x["puzzle_identifiers"], batch_size=batch_size, trace=True)
         report = calibrate_halting(
             out["trace_confidence"], out["trace_tokens"], labels, max_accuracy_drop=max_accuracy_drop,
-            patiences=patiences,
+            patiences=patiences, margin=margin,
         )  # fmt: skip
         self.halt_at_inference = report["rule"]
         return report

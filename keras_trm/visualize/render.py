@@ -169,11 +169,12 @@ def stack_rows(images, gap=0, background=WHITE):
     return out
 
 
-def render_evolution(step_predictions, render_fn=None, step_labels=None, columns=8):
+def render_evolution(step_predictions, render_fn=None, step_labels=None, columns=8, halt_probabilities=None):
     """The answer after each supervision step as a labelled strip, wrapped after `columns` pictures.
 
     `step_predictions` is a sequence (S, L) of token rows, one per step, drawn with `render_fn(tokens) -> image`;
-    without `render_fn` its items are pictures already.
+    without `render_fn` its items are pictures already. `halt_probabilities` (S,), sigmoid(halt logit) after each
+    step, is written under its step's label ("step 3 p 0.97").
 
     Example:
         >>> import numpy as np
@@ -185,6 +186,8 @@ def render_evolution(step_predictions, render_fn=None, step_labels=None, columns
     images = [render_fn(step) if render_fn is not None else step for step in step_predictions]
     if step_labels is None:
         step_labels = [f"step {i + 1}" for i in range(len(images))]
+    if halt_probabilities is not None:
+        step_labels = [f"{label} p {float(p):.2f}" for label, p in zip(step_labels, halt_probabilities)]
     columns = max(1, columns or len(images))
     rows = [
         render_puzzle_row(images[i : i + columns], step_labels[i : i + columns]) for i in range(0, len(images), columns)

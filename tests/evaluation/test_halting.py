@@ -57,22 +57,42 @@ def test_calibration_picks_the_cheapest_rule_within_the_tolerance():
     conf = np.array([[0.9, 0.9, 0.9], [0.6, 0.95, 0.95], [0.7, 0.7, 0.99], [0.2, 0.3, 0.4]])
     labels = np.array([[1], [1], [1], [1]])
     assert unchanged_counts(tokens).tolist() == [[0, 1, 2], [0, 0, 1], [0, 1, 0], [0, 1, 2]]
+    grid = dict(thresholds=(0.5, 0.65, 0.8, 0.92), margin=0.0)
     # Fixed steps: rows 0-2 right at step 3: 75%, 3 steps each.
-    exact = calibrate_halting(conf, tokens, labels, max_accuracy_drop=0.0, patiences=(0,))
-    # Stop above 0.7 (threshold just below 0.9): row 0 at step 1, row 1 at 2, row 2 at 3, row 3 at 3 -> 75%, 9/4.
+    exact = calibrate_halting(conf, tokens, labels, max_accuracy_drop=0.0, patiences=(0,), **grid)
+    # Stop above 0.8: row 0 at step 1, row 1 at 2, row 2 at 3, row 3 at 3 -> 75% in 9/4 steps. Above 0.65
+    # stops row 2 at step 1, wrong; above 0.92 stops row 0 only at step 3.
     assert exact["fixed_accuracy"] == 0.75 and exact["fixed_steps"] == 3
-    assert exact["accuracy"] == 0.75 and exact["mean_steps"] == 9 / 4
-    assert 0.7 <= exact["rule"].threshold < 0.9
+    assert exact["accuracy"] == 0.75 and exact["mean_steps"] == 9 / 4 and exact["rule"] == HaltingRule(0.8)
     np.testing.assert_array_equal(halting_steps(conf, unchanged_counts(tokens), exact["rule"]), [0, 1, 2, 2])
-    # Accepting 25 points (>= 50%): stop above 0.6, just below 0.7: rows 0 and 2 at step 1, row 1 at 2, row 3 at
-    # 3; rows 0 and 1 right -> 50% in 7/4 steps (stopping everyone at step 1 gives 25%).
-    loose = calibrate_halting(conf, tokens, labels, max_accuracy_drop=0.25, patiences=(0,))
+    # Accepting 25 points (>= 50%): stop above 0.5: rows 0, 1 and 2 at step 1, row 3 at 3; row 0 right -> 25%,
+    # too low; above 0.65: rows 0 and 2 at step 1, row 1 at 2, row 3 at 3; rows 0 and 1 right -> 50% in 7/4 steps.
+    loose = calibrate_halting(conf, tokens, labels, max_accuracy_drop=0.25, patiences=(0,), **grid)
     at = halting_steps(conf, unchanged_counts(tokens), loose["rule"])
     right = tokens[np.arange(4), at, 0] == 1
-    assert loose["accuracy"] == right.mean() == 0.5 and loose["mean_steps"] == at.mean() + 1 == 7 / 4
+    assert loose["rule"] == HaltingRule(0.65) and loose["accuracy"] == right.mean() == 0.5
+    assert loose["mean_steps"] == at.mean() + 1 == 7 / 4
     # No rule is cheaper than fixed steps without losing accuracy on a trace where every early stop is wrong.
-    late = calibrate_halting(conf[2:3], tokens[2:3], labels[2:3], max_accuracy_drop=0.0, patiences=(0, 1))
+    late = calibrate_halting(conf[2:3], tokens[2:3], labels[2:3], max_accuracy_drop=0.0, patiences=(0, 1), **grid)
     assert late["rule"] is None and late["mean_steps"] == 3 and late["accuracy"] == 1.0
+
+
+def test_calibration_margin_refuses_a_rule_whose_wins_and_losses_cancel():
+    # 2 puzzles x 2 steps (label 1). Stopping above 0.5 after step 1 makes row 0 wrong and row 1 right: the
+    # same 50% as fixed steps, but on 2 changed rows (standard error sqrt(2) rows of the loss).
+    tokens = np.array([[[2], [1]], [[1], [2]]])
+    conf = np.array([[0.9, 0.9], [0.9, 0.9]])
+    labels = np.array([[1], [1]])
+    plain = calibrate_halting(conf, tokens, labels, max_accuracy_drop=0.0, patiences=(0,), thresholds=(0.5,), margin=0)
+    assert plain["rule"] == HaltingRule(0.5) and plain["accuracy"] == plain["fixed_accuracy"] == 0.5
+    assert plain["mean_steps"] == 1.0
+    # with one standard error: 0 + sqrt(2) rows > 0.5 * 2 rows accepted even at 50 points, so fixed steps stay
+    for drop in (0.0, 0.5):
+        guarded = calibrate_halting(conf, tokens, labels, max_accuracy_drop=drop, patiences=(0,), thresholds=(0.5,))
+        assert guarded["rule"] is None and guarded["mean_steps"] == 2.0
+    # 0.75 of 2 rows = 1.5 >= sqrt(2): accepted
+    wide = calibrate_halting(conf, tokens, labels, max_accuracy_drop=0.75, patiences=(0,), thresholds=(0.5,))
+    assert wide["rule"] == HaltingRule(0.5)
 
 
 # ------------------------------------------------------------------ refilling gives the compiled loop's answers

@@ -125,6 +125,11 @@ def test_render_evolution_wraps_rows():
     )
     same = render_evolution([one, one], step_labels=["a", "b"])
     assert same.shape == (22 + one.shape[0] + 12, 2 * one.shape[1] + 3 * 12, 3)
+    # each step's halt probability is written into its title; the pictures below stay the same
+    titled = render_evolution([one, one], step_labels=["a", "b"], halt_probabilities=[0.1, 0.97])
+    expected = render_evolution([one, one], step_labels=["a p 0.10", "b p 0.97"])
+    np.testing.assert_array_equal(titled, expected)
+    assert not np.array_equal(titled[:22], same[:22]) and np.array_equal(titled[22:], same[22:])
 
 
 def test_save_png_reads_back(tmp_path):
