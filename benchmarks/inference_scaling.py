@@ -8,7 +8,9 @@ For each (model, data) pair, on the data's test split with the same weights:
 - `calibrated`: the rule `solver.calibrate_halting` picks on the data's train split (`--calibrate-limit` puzzles,
   `--max-drop`), never on the test split,
 - `rollouts K` (K in `--rollouts`): K runs per puzzle, noise of std `--noise` on the initial states of runs 2..K,
-  fixed steps, the answer by majority vote.
+  fixed steps, the answer by majority vote,
+- `augmented K`: K runs per puzzle, runs 2..K on the puzzle under a random symmetry of its benchmark (Sudoku:
+  relabelled digits, shuffled rows and columns; maze: rotations and reflections), answers mapped back, then the vote.
 
 Halted rows' slots are refilled with waiting puzzles (`keras_trm.evaluation.stepwise`), so wall time follows the
 mean steps. Timings are interleaved: `--repeats` rounds, each running every setting once in turn after one untimed
@@ -71,7 +73,7 @@ def generated_sudoku(folder, count, seed):
     return root
 
 
-def settings(solver, rule, ks, noise, seed, batch):
+def settings(solver, rule, ks, noise, seed, batch, kind):
     """name -> a call that runs the test rows under that setting."""
     runs = {
         "fixed": lambda x, i: run_solver(solver, x, i, batch_size=batch, halt=False),
@@ -84,6 +86,11 @@ def settings(solver, rule, ks, noise, seed, batch):
         runs[f"rollouts {k}"] = lambda x, i, k=k: run_solver(
             solver, x, i, batch_size=batch, halt=False, rollouts=k, noise=noise, seed=seed
         )
+    for k in ks:
+        if k > 1:
+            runs[f"augmented {k}"] = lambda x, i, k=k: run_solver(
+                solver, x, i, batch_size=batch, halt=False, rollouts=k, seed=seed, augment=kind
+            )
     return runs
 
 
@@ -101,7 +108,7 @@ def measure(model, data, args):
     calibration_s = time.perf_counter() - start
     rule = calibration["rule"]
     solver.halt_at_inference = False
-    runs = settings(solver, rule, args.rollouts, args.noise, args.seed, args.batch)
+    runs = settings(solver, rule, args.rollouts, args.noise, args.seed, args.batch, benchmark)
     outs = {name: run(inputs, ids) for name, run in runs.items()}  # warm-up (compiles), and the answers
     times = {name: [] for name in runs}
     for _ in range(args.repeats):
@@ -175,7 +182,7 @@ def plot(results, path, width=460, height=330, margin=56):
                f"{res['test_puzzles']} ({os.path.basename(res['model'].rstrip('/'))})", fill="black")  # fmt: skip
         for r, x, y in zip(res["rows"], xs, ys):
             cx, cy = px(x, y)
-            colour = (31, 119, 180) if r["setting"].startswith("rollouts") else (214, 39, 40)
+            colour = {"r": (31, 119, 180), "a": (44, 160, 44)}.get(r["setting"][0], (214, 39, 40))
             d.ellipse([cx - 4, cy - 4, cx + 4, cy + 4], fill=colour)
             d.text((cx + 6, cy - 12), r["setting"], fill=colour)
         panels.append(np.asarray(img))

@@ -397,7 +397,7 @@ def _rule_text(solver, halt):
     return str(rule) if rule is not None else "none (fixed steps)"
 
 
-def run_batches(solver, batches, n, args, halt):
+def run_batches(solver, batches, n, args, halt, augment=None):
     """Run the first `n` eval batches through `run_solver` (a few batches per call, so halted rows are refilled).
 
     Returns the batches' rows concatenated: x {"inputs", "puzzle_identifiers"}, labels y, weights w, and the
@@ -415,7 +415,7 @@ def run_batches(solver, batches, n, args, halt):
         x = {k: np.concatenate([b[0][k] for b in part]) for k in ("inputs", "puzzle_identifiers")}
         out = run_solver(
             solver, x["inputs"], x["puzzle_identifiers"], batch_size=args.batch_size, halt=halt,
-            rollouts=args.rollouts, noise=args.noise, seed=args.seed,
+            rollouts=args.rollouts, noise=args.noise, seed=args.seed, augment=augment,
         )  # fmt: skip
         xs.append(x)
         ys.append(np.concatenate([b[1] for b in part]))
@@ -445,7 +445,13 @@ def cmd_evaluate(args):
     check_model_fits_data(solver, meta, args.model, args.data)
     batches = PuzzleBatches(PuzzleDataset(args.data, args.split), args.batch_size, mode="eval")
     n = len(batches) if not args.limit else min(len(batches), -(-args.limit // args.batch_size))
-    x, y, w, out = run_batches(solver, batches, n, args, halt)
+    augment = None
+    if args.augment:
+        if meta["benchmark"] not in ("sudoku", "maze"):
+            raise CLIError(f"--augment: rollouts see Sudoku and maze symmetries, not {meta['benchmark']!r} (ARC's "
+                           "variants are in the data already)")  # fmt: skip
+        augment = meta["benchmark"]
+    x, y, w, out = run_batches(solver, batches, n, args, halt, augment)
     if meta["benchmark"] in ("sudoku", "maze"):
         from keras_trm.evaluation.grids import format_grid_report, score_grid_predictions
 
@@ -562,7 +568,7 @@ def solve_grid_puzzle(solver, puzzle, args):
     solve = solve_sudoku if kind == "sudoku" else solve_maze
     out = solve(
         solver, tokens[None], halt=inference_rule(args), tokens=True, preprocessor=pre, rollouts=args.rollouts,
-        noise=args.noise, seed=args.seed,
+        noise=args.noise, seed=args.seed, augment=args.augment,
     )  # fmt: skip
     print(format_solution(out["tokens"][0], {"benchmark": kind}, shape))
     valid = bool(out["valid"][0])
@@ -716,6 +722,11 @@ def _add_inference_flags(parser):
     g.add_argument("--patience", type=int, default=0, help="also stop once the answer is unchanged for N steps")
     g.add_argument("--fixed-steps", action="store_true", help="run every step, ignoring a rule saved with the model")
     g.add_argument("--rollouts", type=int, default=1, help="runs per puzzle; the answer is their majority vote")
+    g.add_argument(
+        "--augment", action="store_true",
+        help="rollouts 2.. also see the puzzle under a random symmetry (Sudoku: relabelled digits, shuffled rows and "
+        "columns; maze: rotations and reflections), mapped back before the vote",
+    )  # fmt: skip
     g.add_argument("--noise", type=float, default=0.1, help="std of the noise on the initial states of rollouts 2..")
     g.add_argument("--seed", type=int, default=0, help="seed of that noise")
 

@@ -69,6 +69,11 @@ def test_rollouts_vote_and_one_rollout_is_the_plain_run(tmp_path, capsys, sudoku
         for _ in range(2)
     ]
     assert noisy[0] == noisy[1]  # seeded noise: the same report twice
+    augmented = [
+        _evaluate(tmp_path, capsys, SHIPPED_PRESET, sudoku_4x4, "--fixed-steps", "--rollouts", "3", "--augment")[0]
+        for _ in range(2)
+    ]
+    assert augmented[0] == augmented[1] and augmented[0]["count"] == 16
 
 
 def test_calibrate_saves_a_rule_that_evaluate_then_uses(tmp_path, capsys, sudoku_4x4):
@@ -96,6 +101,8 @@ def test_solve_takes_the_inference_flags(capsys):
     assert cli.main(["solve", SHIPPED_PRESET, "1..4........2..1", "--halt", "0"]) in (0, 3)
     assert "sudoku answer after 1 supervision steps" in capsys.readouterr().out
     assert cli.main(["solve", SHIPPED_PRESET, "1..4........2..1", "--fixed-steps", "--rollouts", "4"]) == 0
+    assert "1234\n3412\n4123\n2341" in capsys.readouterr().out
+    assert cli.main(["solve", SHIPPED_PRESET, "1..4........2..1", "--rollouts", "4", "--augment"]) == 0
     assert "1234\n3412\n4123\n2341" in capsys.readouterr().out
 
 

@@ -57,11 +57,13 @@ def _sigmoid(x):
 
 
 def run_solver(
-    solver, inputs, puzzle_identifiers=None, batch_size=64, halt=None, rollouts=1, noise=0.0, seed=0, select="vote"
-):
+    solver, inputs, puzzle_identifiers=None, batch_size=64, halt=None, rollouts=1, noise=0.0, seed=0, select="vote",
+    augment=None,
+):  # fmt: skip
     """Run `solver` on token rows: inputs int (N, L), identifiers (N,) (default 0).
 
-    With no halting rule and one rollout, one compiled `predict` runs every batch for `halt_max_steps` steps.
+    With no halting rule and one rollout, the compiled predict step (`predict_on_batch`) runs each batch for
+    `halt_max_steps` steps.
     Otherwise `keras_trm.evaluation.stepwise.run_stepwise` runs the rows one supervision step at a time, refilling
     the slots of halted rows (wall time follows the mean steps), with `rollouts` runs per puzzle.
 
@@ -70,6 +72,8 @@ def run_solver(
             > 0), or a `HaltingRule`.
         rollouts, noise, seed, select: K runs per puzzle, the noise on their initial states, its seed, and how
             the answer is chosen ("vote" or "confidence"); see `run_stepwise`.
+        augment: None, "sudoku" or "maze": rollouts 1.. also see the puzzle under a random symmetry of that
+            benchmark (`keras_trm.evaluation.symmetry`); see `run_stepwise`.
 
     Returns numpy {"tokens" (N, L) argmax predictions, "logits" (N, L, V), "q_halt_logits" (N,),
     "confidence" (N,) = sigmoid(halt logit), "steps" (N,)} (and "votes" (N,) from the stepwise path).
@@ -83,11 +87,11 @@ def run_solver(
         raise ValueError(f"puzzle_identifiers must be ({n},), got shape {ids.shape}")
     rule = as_rule(getattr(solver, "halt_at_inference", None) if halt is None else halt)
     own = as_rule(getattr(solver, "halt_at_inference", None))
-    if rule is not None or int(rollouts) != 1 or own is not None:
+    if rule is not None or int(rollouts) != 1 or own is not None or n == 0:
         # Step by step (halting decided here): the compiled predict function is never rebuilt for a new rule.
         return run_stepwise(
             solver, inputs, ids, rule=rule, batch_size=batch_size, rollouts=rollouts, noise=noise, seed=seed,
-            select=select,
+            select=select, augment=augment,
         )  # fmt: skip
     batch_size = max(1, min(int(batch_size), n)) if n else 1
     pad = (-n) % batch_size
@@ -95,7 +99,12 @@ def run_solver(
         "inputs": np.concatenate([inputs, np.zeros((pad, inputs.shape[1]), np.int32)]),
         "puzzle_identifiers": np.concatenate([ids, np.zeros((pad,), np.int32)]),
     }
-    out = solver.predict(x, batch_size=batch_size, verbose=0)
+    # predict_on_batch per batch: `predict` adds a data pipeline whose set-up costs more than these small models
+    parts = [
+        solver.predict_on_batch({k: v[b : b + batch_size] for k, v in x.items()})
+        for b in range(0, len(x["inputs"]), batch_size)
+    ]
+    out = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("logits", "q_halt_logits", "steps")}
     logits = np.asarray(out["logits"])[:n]
     q_halt = np.asarray(out["q_halt_logits"], np.float32).reshape(-1)[:n]
     return {
@@ -109,8 +118,9 @@ def run_solver(
 
 # ================================================================================================ Sudoku
 def solve_sudoku(
-    solver, puzzles, batch_size=64, halt=None, tokens=False, preprocessor=None, rollouts=1, noise=0.0, seed=0
-):
+    solver, puzzles, batch_size=64, halt=None, tokens=False, preprocessor=None, rollouts=1, noise=0.0, seed=0,
+    augment=False,
+):  # fmt: skip
     """Solve Sudoku puzzles.
 
     Args:
@@ -123,6 +133,8 @@ def solve_sudoku(
             once the halt logit is positive; or a `HaltingRule`.
         rollouts, noise, seed: K runs per puzzle from initial states with Gaussian noise of this size (rollout 0
             without), answers chosen by vote (`keras_trm.evaluation.stepwise.run_stepwise`); default one run.
+        augment: bool. Rollouts 1.. also see the puzzle with its digits relabelled and its rows and columns
+            shuffled within bands and stacks (`keras_trm.evaluation.symmetry`). Default False.
         preprocessor: the `SudokuPreprocessor` to use (default `puzzle_preprocessor(solver, SudokuPreprocessor)`).
 
     Returns:
@@ -134,7 +146,10 @@ def solve_sudoku(
     if tokens:
         puzzles = np.maximum(np.asarray(as_python(puzzles)).astype(np.int32) - 1, 0)  # token -> value (blank 0)
     inputs, _ = pre.encode(puzzles)
-    out = run_solver(solver, inputs, batch_size=batch_size, halt=halt, rollouts=rollouts, noise=noise, seed=seed)
+    out = run_solver(
+        solver, inputs, batch_size=batch_size, halt=halt, rollouts=rollouts, noise=noise, seed=seed,
+        augment="sudoku" if augment else None,
+    )  # fmt: skip
     return _solved(pre, inputs, out)
 
 
@@ -151,7 +166,10 @@ def _solved(pre, inputs, out):
 
 
 # ================================================================================================ Maze
-def solve_maze(solver, mazes, batch_size=16, halt=None, tokens=False, preprocessor=None, rollouts=1, noise=0.0, seed=0):
+def solve_maze(
+    solver, mazes, batch_size=16, halt=None, tokens=False, preprocessor=None, rollouts=1, noise=0.0, seed=0,
+    augment=False,
+):  # fmt: skip
     """Find the shortest path of n x n mazes.
 
     Args:
@@ -160,6 +178,7 @@ def solve_maze(solver, mazes, batch_size=16, halt=None, tokens=False, preprocess
             newlines; a list of mazes, each such a string or a list of n row strings; or (with `tokens=True`) a
             token array (N, n*n) / (N, n, n).
         halt, rollouts, noise, seed: as for `solve_sudoku`.
+        augment: bool. Rollouts 1.. also see the maze rotated or reflected. Default False.
         preprocessor: the `MazePreprocessor` to use (default `puzzle_preprocessor(solver, MazePreprocessor)`).
 
     Returns:
@@ -172,7 +191,10 @@ def solve_maze(solver, mazes, batch_size=16, halt=None, tokens=False, preprocess
         inputs = arr.reshape(-1, arr.shape[-1] * (arr.shape[-1] if arr.ndim == 3 else 1))
     else:
         inputs, _ = pre.encode(mazes)
-    out = run_solver(solver, inputs, batch_size=batch_size, halt=halt, rollouts=rollouts, noise=noise, seed=seed)
+    out = run_solver(
+        solver, inputs, batch_size=batch_size, halt=halt, rollouts=rollouts, noise=noise, seed=seed,
+        augment="maze" if augment else None,
+    )  # fmt: skip
     out = _solved(pre, inputs, out)
     n = int(round(inputs.shape[-1] ** 0.5))
     out["grids"] = [[s[r * n : (r + 1) * n] for r in range(n)] for s in out["strings"]]

@@ -11,7 +11,9 @@ Rollouts: `rollouts=K` runs each puzzle K times; rollout 0 starts from H_init / 
 them plus Gaussian noise of standard deviation `noise` (drawn from `seed`, the puzzle's index and k, so a result
 does not depend on the batch size). The answer of each puzzle is chosen among its rollouts by `select`: "vote"
 (the most frequent answer, ties by the higher mean confidence) or "confidence" (the rollout with the highest
-confidence).
+confidence). With `augment` ("sudoku" or "maze"), rollouts k > 0 also see the puzzle under a random symmetry of
+its benchmark (relabelled digits and shuffled rows for Sudoku, rotations and reflections for mazes), and their
+answers are mapped back before the vote: test-time augmentation.
 
 Example:
     >>> from keras_trm import TRMPuzzleSolver
@@ -29,6 +31,7 @@ import numpy as np
 from keras import ops
 
 from keras_trm.evaluation.halting import HaltingRule  # noqa: F401 (the rule type, for readers)
+from keras_trm.evaluation.symmetry import SYMMETRIES, logits_to_original, random_view, to_original
 
 SELECTIONS = ("vote", "confidence")
 
@@ -49,6 +52,7 @@ def run_stepwise(
     seed=0,
     select="vote",
     trace=False,
+    augment=None,
 ):
     """Run `solver` step by step on token rows, refilling halted rows' slots; optionally K rollouts per puzzle.
 
@@ -64,6 +68,8 @@ def run_stepwise(
         seed: int. Seed of that noise (default 0).
         select: "vote" or "confidence": how a puzzle's answer is chosen among its rollouts (default "vote").
         trace: bool. Also return every step's answer and confidence (needs `rule=None` and `rollouts=1`).
+        augment: None, "sudoku" or "maze". Rollouts 1.. also see the puzzle under a random symmetry of that
+            benchmark (`keras_trm.evaluation.symmetry`); their answers are mapped back before the vote. Default None.
 
     Returns:
         dict of numpy arrays, per puzzle: "tokens" (N, L), "logits" (N, L, V), "q_halt_logits" (N,),
@@ -78,6 +84,8 @@ def run_stepwise(
     ids = np.zeros((n,), np.int32) if puzzle_identifiers is None else np.asarray(puzzle_identifiers, np.int32)
     if ids.shape != (n,):
         raise ValueError(f"puzzle_identifiers must be ({n},), got shape {ids.shape}")
+    if augment is not None and augment not in SYMMETRIES:
+        raise ValueError(f"augment must be None or one of {SYMMETRIES}, got {augment!r}")
     if select not in SELECTIONS:
         raise ValueError(f"select must be one of {SELECTIONS}, got {select!r}")
     rollouts, max_steps = int(rollouts), int(max_steps or solver.halt_max_steps)
@@ -87,6 +95,9 @@ def run_stepwise(
         raise ValueError("trace=True needs rule=None and rollouts=1 (a fixed-step run)")
 
     backbone = solver.backbone
+    vocabulary = int(backbone.vocabulary_size)
+    identity = (np.arange(length), np.arange(vocabulary))
+    views = [identity] * max(1, min(int(batch_size), n * rollouts))  # each slot's (perm, token_map)
     init_H, init_L = (ops.convert_to_numpy(ops.cast(t[0], "float32")) for t in backbone.initial_states(1))  # (S, D)
     items = n * rollouts  # item j: puzzle j // rollouts, rollout j % rollouts
     slots = max(1, min(int(batch_size), items))
@@ -115,7 +126,11 @@ def run_stepwise(
                 rng = np.random.default_rng([int(seed), puzzle, k])
                 z_H[slot] += noise * rng.standard_normal((S, D), np.float32)
                 z_L[slot] += noise * rng.standard_normal((S, D), np.float32)
-            tokens_in[slot], ids_in[slot] = inputs[puzzle], ids[puzzle]
+            views[slot] = identity
+            if k and augment:
+                views[slot] = random_view(augment, length, vocabulary, np.random.default_rng([int(seed), puzzle, k, 1]))
+            perm, token_map = views[slot]
+            tokens_in[slot], ids_in[slot] = token_map[inputs[puzzle][perm]], ids[puzzle]
             item_of[slot], steps[slot], unchanged[slot] = waiting, 0, 0
             waiting += 1
         active = item_of >= 0
@@ -142,7 +157,9 @@ def run_stepwise(
             j = item_of[slot]
             if done_logits is None:
                 done_logits = np.zeros((items,) + logits.shape[1:], np.float32)
-            done_tokens[j], done_logits[j] = answer[slot], logits[slot]
+            perm, token_map = views[slot]
+            done_tokens[j] = to_original(answer[slot], perm, token_map)
+            done_logits[j] = logits_to_original(logits[slot], perm, token_map)
             done_q[j], done_steps[j] = q_halt[slot], steps[slot]
             item_of[slot] = -1
 

@@ -22,6 +22,9 @@ class OracleSolver:
         self.halt_logit, self.steps = halt_logit, steps
         self.halt_at_inference, self.predict_function, self.calls = False, None, []
 
+    def predict_on_batch(self, x):
+        return self.predict(x, batch_size=len(x["inputs"]))
+
     def predict(self, x, batch_size=None, verbose=0):
         inputs, ids = x["inputs"], x["puzzle_identifiers"]
         self.calls.append((len(inputs), batch_size, self.halt_at_inference, ids.copy()))
@@ -109,7 +112,7 @@ def test_maze_with_an_oracle():
     out = solve_maze(oracle, ["\n".join(question), "".join(question), question], batch_size=2)
     assert out["grids"] == [answer] * 3 and out["strings"][0] == "".join(answer)
     assert out["valid"].tolist() == [True] * 3
-    assert [c[:3] for c in oracle.calls] == [(4, 2, False)]  # one call, padded to a multiple of the batch
+    assert [c[:3] for c in oracle.calls] == [(2, 2, False)] * 2  # padded to a multiple of the batch, 2 batches
     assert solve_maze(oracle, tok(question)[None], tokens=True)["grids"] == [answer]
     with pytest.raises(ValueError, match="characters"):
         solve_maze(oracle, "S  #X# #   #G###")
