@@ -27,7 +27,12 @@ def varied_solver():
     backbone = TRMBackbone(
         vocabulary_size=6, sequence_length=16, hidden_dim=16, num_heads=2, H_cycles=1, L_cycles=1, puzzle_emb_len=1
     )
+    # The same weights on every backend (backends draw different initial weights from one seed): matrices from
+    # numpy, scaled by their fan-in; vectors (biases, norm scales) as initialised.
     rng = np.random.default_rng(0)
+    for w in backbone.weights:
+        if len(w.shape) >= 2:
+            w.assign((rng.normal(0, 1, w.shape) / np.sqrt(w.shape[0])).astype("float32"))
     backbone.q_head.kernel.assign(rng.normal(0, 0.6, (16, 2)).astype("float32"))
     backbone.q_head.bias.assign(np.array([-1.5, 0.0], "float32"))
     return TRMPuzzleSolver(backbone, halt_max_steps=STEPS)
@@ -175,8 +180,9 @@ def test_rollouts_are_deterministic_for_a_seed_and_independent_of_the_batch():
     np.testing.assert_array_equal(one["tokens"], plain["tokens"])  # rollout 0 has no noise
     a = run_stepwise(solver, x["inputs"], rollouts=4, noise=1.0, seed=3, batch_size=5)
     b = run_stepwise(solver, x["inputs"], rollouts=4, noise=1.0, seed=3, batch_size=16)
-    for key in ("tokens", "q_halt_logits", "votes", "steps"):
-        np.testing.assert_allclose(a[key], b[key], atol=1e-5)
+    for key in ("tokens", "votes", "steps"):
+        np.testing.assert_array_equal(a[key], b[key])
+    np.testing.assert_allclose(a["q_halt_logits"], b["q_halt_logits"], atol=1e-4)  # batch-size float round-off
     assert a["row_steps"] == 9 * 4 * STEPS and np.all((a["votes"] >= 1) & (a["votes"] <= 4))
     c = run_stepwise(solver, x["inputs"], rollouts=4, noise=1.0, seed=4, batch_size=5, select="confidence")
     d = run_stepwise(solver, x["inputs"], rollouts=4, noise=1.0, seed=4, batch_size=5)
