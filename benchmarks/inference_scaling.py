@@ -153,38 +153,47 @@ def measure(model, data, args):
     }
 
 
-def plot(results, path, width=460, height=330, margin=56):
-    """Exact accuracy (%) against wall time (s), one panel per model, one labelled point per setting."""
+def plot(results, path, width=520, height=340, margin=56):
+    """Exact accuracy (%) against wall time (s, log scale), one panel per model, one labelled point per setting."""
     panels = []
     for res in results:
         img = Image.new("RGB", (width, height), "white")
         d = ImageDraw.Draw(img)
         xs = [r["seconds"] for r in res["rows"]]
         ys = [100 * r["exact_accuracy"] for r in res["rows"]]
-        x_max = max(xs) * 1.1
+        lo, hi = np.log10(min(xs) / 1.5), np.log10(max(xs) * 1.5)
         y_lo, y_hi = max(0.0, min(ys) - 5), min(100.0, max(ys) + 5)
         y_hi = y_hi if y_hi > y_lo else y_lo + 1
 
-        def px(x, y, y_lo=y_lo, y_hi=y_hi, x_max=x_max):
+        def px(x, y, lo=lo, hi=hi, y_lo=y_lo, y_hi=y_hi):
             return (
-                margin + (width - 2 * margin) * x / x_max,
+                margin + (width - 2 * margin) * (np.log10(x) - lo) / (hi - lo),
                 height - margin - (height - 2 * margin) * (y - y_lo) / (y_hi - y_lo),
             )
 
-        d.line([px(0, y_lo), px(x_max, y_lo)], fill="black")
-        d.line([px(0, y_lo), px(0, y_hi)], fill="black")
+        d.line([px(10**lo, y_lo), px(10**hi, y_lo)], fill="black")
+        d.line([px(10**lo, y_lo), px(10**lo, y_hi)], fill="black")
+        for tick in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30):
+            if lo <= np.log10(tick) <= hi:
+                tx = px(tick, y_lo)[0]
+                d.line([(tx, height - margin), (tx, height - margin + 4)], fill="black")
+                d.text((tx - 10, height - margin + 6), f"{tick:g}", fill="black")
         for frac in (0, 0.5, 1):
-            x, y = x_max * frac, y_lo + (y_hi - y_lo) * frac
-            d.text((px(x, y_lo)[0] - 10, height - margin + 6), f"{x:.2f}", fill="black")
-            d.text((6, px(0, y)[1] - 6), f"{y:.1f}", fill="black")
-        d.text((width // 2 - 40, height - 22), "wall time (s)", fill="black")
+            y = y_lo + (y_hi - y_lo) * frac
+            d.text((6, px(10**lo, y)[1] - 6), f"{y:.1f}", fill="black")
+        d.text((width // 2 - 60, height - 22), "wall time (s, log scale)", fill="black")
         d.text((6, 8), f"{res['benchmark']} {res['grid_shape'][0]}x{res['grid_shape'][1]}: exact % of "
                f"{res['test_puzzles']} ({os.path.basename(res['model'].rstrip('/'))})", fill="black")  # fmt: skip
-        for r, x, y in zip(res["rows"], xs, ys):
+        placed = []  # label boxes drawn so far: a label that would overlap one moves down
+        for r, x, y in sorted(zip(res["rows"], xs, ys), key=lambda t: t[1]):
             cx, cy = px(x, y)
             colour = {"r": (31, 119, 180), "a": (44, 160, 44)}.get(r["setting"][0], (214, 39, 40))
             d.ellipse([cx - 4, cy - 4, cx + 4, cy + 4], fill=colour)
-            d.text((cx + 6, cy - 12), r["setting"], fill=colour)
+            box = [cx + 6, cy - 12, cx + 6 + 6 * len(r["setting"]), cy - 1]
+            while any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                box = [box[0], box[1] + 12, box[2], box[3] + 12]
+            placed.append(box)
+            d.text((box[0], box[1]), r["setting"], fill=colour)
         panels.append(np.asarray(img))
     out = np.concatenate(panels, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +218,12 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--note", default="", help="stored with the results (e.g. the machine's load)")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "images" / "inference_scaling.png"))
+    parser.add_argument("--replot", default=None, metavar="JSON", help="only draw the plot of a results file")
     args = parser.parse_args()
+    if args.replot:
+        results = json.loads(pathlib.Path(args.replot).read_text())["results"]
+        print(f"wrote {plot(results, pathlib.Path(args.plot))}")
+        return
     keras.utils.set_random_seed(args.seed)
 
     pairs = args.pair or [("trm_sudoku_4x4", generated_sudoku(tempfile.mkdtemp(prefix="trm_inf_"), args.count, 1))]

@@ -3,8 +3,9 @@
 `run_stepwise` keeps `batch_size` slots. Each call of the backbone (one compiled shape: the functional
 `TRMBackbone` maps z_H, z_L, tokens and identifiers to the next z_H, z_L, logits and halt logits) advances every
 slot one supervision step; a row that halts (its `HaltingRule`, or `max_steps`) hands its slot to the next waiting
-row, which starts from H_init / L_init. So the number of backbone calls follows the rows' mean steps, not the
-slowest row of each batch: with halting, wall time falls as the mean steps fall. Halting decisions are made here
+row, which starts from H_init / L_init. Once no row is waiting, the running rows move into a smaller pool (a power
+of two), so the last steps do not pay for empty slots. So the work follows the rows' mean steps, not the slowest
+row of each batch: with halting, wall time falls as the mean steps fall. Halting decisions are made here
 on the host, so a new rule never re-compiles anything.
 
 Rollouts: `rollouts=K` runs each puzzle K times; rollout 0 starts from H_init / L_init exactly, rollout k > 0 from
@@ -53,6 +54,7 @@ def run_stepwise(
     select="vote",
     trace=False,
     augment=None,
+    compact=True,
 ):
     """Run `solver` step by step on token rows, refilling halted rows' slots; optionally K rollouts per puzzle.
 
@@ -70,6 +72,8 @@ def run_stepwise(
         trace: bool. Also return every step's answer and confidence (needs `rule=None` and `rollouts=1`).
         augment: None, "sudoku" or "maze". Rollouts 1.. also see the puzzle under a random symmetry of that
             benchmark (`keras_trm.evaluation.symmetry`); their answers are mapped back before the vote. Default None.
+        compact: bool. Once no row is waiting, move the running rows into a smaller pool (a power of two at least
+            their number), so the last steps do not pay for empty slots. Default True.
 
     Returns:
         dict of numpy arrays, per puzzle: "tokens" (N, L), "logits" (N, L, V), "q_halt_logits" (N,),
@@ -136,6 +140,13 @@ def run_stepwise(
         active = item_of >= 0
         if not active.any():
             break
+        if compact and waiting >= items and _pool_size(int(active.sum())) < len(item_of):
+            running = np.flatnonzero(active)
+            order = np.concatenate([running, np.flatnonzero(~active)[: _pool_size(len(running)) - len(running)]])
+            z_H, z_L, tokens_in, ids_in = z_H[order], z_L[order], tokens_in[order], ids_in[order]
+            item_of, steps, unchanged, previous = item_of[order], steps[order], unchanged[order], previous[order]
+            views = [views[i] for i in order]
+            active = item_of >= 0
         out = backbone.predict_on_batch({"z_H": z_H, "z_L": z_L, "inputs": tokens_in, "puzzle_identifiers": ids_in})
         calls += 1
         z_H, z_L = np.asarray(out["z_H"], np.float32), np.asarray(out["z_L"], np.float32)
@@ -180,6 +191,11 @@ def run_stepwise(
     if trace:
         result.update(trace_tokens=trace_tokens, trace_confidence=trace_conf)
     return result
+
+
+def _pool_size(rows):
+    """The smallest power of two >= rows: the compacted pool sizes (few shapes, so few compilations)."""
+    return 1 << max(0, int(rows) - 1).bit_length()
 
 
 def _choose(tokens, confidence, select):

@@ -171,6 +171,31 @@ def test_calibrate_halting_keeps_accuracy_within_the_tolerance():
     assert np.mean(out["steps"]) == report["mean_steps"] < STEPS
 
 
+def test_compacting_the_pool_keeps_the_answers_and_shrinks_the_last_calls():
+    solver = varied_solver()
+    x = token_rows()
+    rule = HaltingRule(0.6)
+    sizes = []
+    call = solver.backbone.predict_on_batch
+
+    def recording(batch):
+        sizes.append(len(batch["inputs"]))
+        return call(batch)
+
+    solver.backbone.predict_on_batch = recording
+    try:
+        compact = run_stepwise(solver, x["inputs"], rule=rule, batch_size=16)
+        compact_sizes, sizes[:] = list(sizes), []
+        full = run_stepwise(solver, x["inputs"], rule=rule, batch_size=16, compact=False)
+    finally:
+        del solver.backbone.predict_on_batch
+    assert set(sizes) == {16} and compact_sizes[0] == 16 and min(compact_sizes) < 16
+    assert all(size in (1, 2, 4, 8, 16) for size in compact_sizes)  # powers of two: few compiled shapes
+    for key in ("tokens", "steps"):
+        np.testing.assert_array_equal(compact[key], full[key])
+    np.testing.assert_allclose(compact["q_halt_logits"], full["q_halt_logits"], atol=1e-4)
+
+
 # ------------------------------------------------------------------ rollouts
 def test_rollouts_are_deterministic_for_a_seed_and_independent_of_the_batch():
     solver = varied_solver()
