@@ -102,7 +102,8 @@ def test_a_size_can_set_other_values_for_one_variant():
     mlp = recipes.make_config(SudokuConfig, size="smoke", variant="mlp")
     att = recipes.make_config(SudokuConfig, size="smoke", variant="att")
     assert (mlp.mlp_t, mlp.pos_encodings, mlp.max_steps) == (True, "none", 300)
-    assert (att.mlp_t, att.pos_encodings, att.max_steps) == (False, "learned", 1500)  # SIZE_VARIANTS[("smoke", "att")]
+    assert (att.mlp_t, att.pos_encodings, att.max_steps) == (False, "learned", 1000)  # SIZE_VARIANTS[("smoke", "att")]
+    assert (mlp.learning_rate, att.learning_rate) == (3e-3, 1.5e-3)
     overridden = recipes.make_config(SudokuConfig, size="smoke", variant="att", overrides={"max_steps": 5})
     assert overridden.max_steps == 5  # the user's settings still come last
 
