@@ -428,23 +428,32 @@ def run_batches(solver, batches, n, args, halt, augment=None):
     return x, np.concatenate(ys), np.concatenate(ws), out
 
 
-def cmd_evaluate(args):
+def open_model_and_split(args):
+    """`args.model` and the `args.split` of `args.data`, checked to fit: (metadata, solver, eval batches, the
+    number of batches to run (`args.limit` examples, 0 all)). Missing files and a split the data lacks are named
+    before the model loads."""
     from keras_trm.data import PuzzleBatches, PuzzleDataset, read_metadata
 
-    if args.batch_size <= 0:
-        raise CLIError(f"--batch-size {args.batch_size}: must be > 0")
-    if args.limit < 0:
-        raise CLIError(f"--limit {args.limit}: must be >= 0 (0: the whole split)")
     _need_model(args.model)
     _need_file(os.path.join(args.data, "metadata.json"), "dataset (metadata.json)")
     meta = read_metadata(args.data)
     if args.split not in (meta.get("splits") or {args.split: None}):
         raise CLIError(f"{args.data} has no split {args.split!r} (it has {', '.join(sorted(meta['splits']))})")
-    halt = inference_rule(args)
     solver = load_solver(args.model)
     check_model_fits_data(solver, meta, args.model, args.data)
     batches = PuzzleBatches(PuzzleDataset(args.data, args.split), args.batch_size, mode="eval")
     n = len(batches) if not args.limit else min(len(batches), -(-args.limit // args.batch_size))
+    return meta, solver, batches, n
+
+
+def cmd_evaluate(args):
+
+    if args.batch_size <= 0:
+        raise CLIError(f"--batch-size {args.batch_size}: must be > 0")
+    if args.limit < 0:
+        raise CLIError(f"--limit {args.limit}: must be >= 0 (0: the whole split)")
+    halt = inference_rule(args)
+    meta, solver, batches, n = open_model_and_split(args)
     augment = None
     if args.augment:
         if meta["benchmark"] not in ("sudoku", "maze"):
@@ -610,21 +619,11 @@ def cmd_calibrate(args):
     """Choose the cheapest halting rule within --max-drop exact accuracy on a split; save the model with it."""
     import numpy as np
 
-    from keras_trm.data import PuzzleBatches, PuzzleDataset, read_metadata
-
     if args.batch_size <= 0:
         raise CLIError(f"--batch-size {args.batch_size}: must be > 0")
     if not 0.0 <= args.max_drop < 1.0:
         raise CLIError(f"--max-drop {args.max_drop}: must be a fraction in [0, 1)")
-    _need_model(args.model)
-    _need_file(os.path.join(args.data, "metadata.json"), "dataset (metadata.json)")
-    meta = read_metadata(args.data)
-    if args.split not in (meta.get("splits") or {args.split: None}):
-        raise CLIError(f"{args.data} has no split {args.split!r} (it has {', '.join(sorted(meta['splits']))})")
-    solver = load_solver(args.model)
-    check_model_fits_data(solver, meta, args.model, args.data)
-    batches = PuzzleBatches(PuzzleDataset(args.data, args.split), args.batch_size, mode="eval")
-    n = len(batches) if not args.limit else min(len(batches), -(-args.limit // args.batch_size))
+    _, solver, batches, n = open_model_and_split(args)
     rows = [batches[i] for i in range(n)]
     keep = np.concatenate([b[2] for b in rows]) > 0
     x = {k: np.concatenate([b[0][k] for b in rows])[keep] for k in ("inputs", "puzzle_identifiers")}
